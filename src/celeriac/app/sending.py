@@ -1,0 +1,104 @@
+"""Turning a call (name, args, kwargs, options) into a :class:`Message`. No I/O here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import EncodeError
+from ..message import Message, new_id
+from .request import current_request
+from .routing import route
+
+if TYPE_CHECKING:
+    from .base import Celery
+    from .task import Task
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _as_deadline(value: float | dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if isinstance(value, (int, float)):
+        return now + dt.timedelta(seconds=float(value))
+    raise EncodeError(f"expected seconds or a datetime, got {value!r}")
+
+
+def _signatures(value: Any) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [dict(item) for item in items]
+
+
+def build_message(
+    app: Celery,
+    name: str,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+    task: Task[Any, Any] | None = None,
+    clock: Clock = utcnow,
+) -> Message:
+    """Apply routing, defaults and the parent task's lineage to one call."""
+    conf = app.conf
+    args = tuple(args or ())
+    kwargs = dict(kwargs or {})
+    if not isinstance(kwargs, dict):
+        raise EncodeError(f"kwargs must be a mapping, got {type(kwargs).__name__}")
+    routed = dict(route(conf.task_routes, name, args, kwargs, options, task=task))
+    merged = {**routed, **{k: v for k, v in options.items() if v is not None}}
+    now = clock()
+    eta = merged.get("eta")
+    if eta is None and merged.get("countdown") is not None:
+        eta = now + dt.timedelta(seconds=float(merged["countdown"]))
+    expires = merged.get("expires", getattr(task, "expires", None))
+    parent = current_request()
+    task_id = merged.get("task_id") or new_id()
+    root_id = merged.get("root_id") or (parent.root_id or parent.id if parent and parent.id else None) or task_id
+    parent_id = merged.get("parent_id") or (parent.id if parent and parent.id else None)
+    serializer = merged.get("serializer") or getattr(task, "serializer", None) or conf.task_serializer
+    from .. import serializers
+
+    content_type = serializers.get(serializer).content_type
+    ignore_result = merged.get("ignore_result")
+    if ignore_result is None:
+        ignore_result = getattr(task, "ignore_result", None)
+    if ignore_result is None:
+        ignore_result = conf.task_ignore_result
+    priority = merged.get("priority", getattr(task, "priority", None))
+    if priority is None:
+        priority = conf.task_default_priority or 0
+    return Message(
+        id=task_id,
+        task=name,
+        args=args,
+        kwargs=kwargs,
+        queue=merged.get("queue") or getattr(task, "queue", None) or conf.task_default_queue,
+        priority=max(0, min(9, int(priority))),
+        eta=_as_deadline(eta, now),
+        expires=_as_deadline(expires, now),
+        retries=int(merged.get("retries", 0)),
+        root_id=root_id,
+        parent_id=parent_id,
+        group=merged.get("group_id"),
+        group_index=merged.get("group_index"),
+        time_limit=merged.get("time_limit", getattr(task, "time_limit", None)),
+        soft_time_limit=merged.get("soft_time_limit", getattr(task, "soft_time_limit", None)),
+        callbacks=_signatures(merged.get("link")),
+        errbacks=_signatures(merged.get("link_error")),
+        chain=merged.get("chain"),
+        chord=dict(merged["chord"]) if merged.get("chord") else None,
+        ignore_result=bool(ignore_result),
+        shadow=merged.get("shadow"),
+        content_type=content_type,
+        extra_headers=dict(merged.get("headers") or {}),
+    )

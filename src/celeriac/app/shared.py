@@ -1,0 +1,37 @@
+"""The object ``@shared_task`` returns: the task of the current app, resolved on each use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class SharedTaskProxy:
+    """Stands for the same task in whichever app is current (as Celery's shared tasks do)."""
+
+    def __init__(self, fun: Callable[..., Any], options: dict[str, Any]) -> None:
+        self._fun = fun
+        self._options = dict(options)
+        self.__wrapped__ = fun
+        self.__doc__ = fun.__doc__
+        self.__name__ = fun.__name__
+        self.__module__ = fun.__module__
+
+    def _task(self) -> Any:
+        from .base import current_app
+
+        app = current_app()
+        name = self._options.get("name") or f"{self._fun.__module__}.{self._fun.__qualname__}"
+        task = app._tasks.get(name)
+        if task is None:
+            task = app._register(self._fun, dict(self._options))
+        return task
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._task(), attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._task()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<@shared_task: {self._fun.__module__}.{self._fun.__qualname__}>"

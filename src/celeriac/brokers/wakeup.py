@@ -1,0 +1,105 @@
+"""Cross-process wake-ups for the SQLite store, so idle waiters block instead of polling.
+
+Each waiter binds a Unix datagram socket in a directory derived from the database path and the
+channel name; a writer sends one byte to every socket of the channel after it commits. A waiter
+still re-checks the database after its timeout, so a lost datagram costs latency, never work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import select
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+def wake_dir(db_path: str) -> Path:
+    """Directory of wake-up sockets for one database file (short, to fit AF_UNIX paths)."""
+    digest = hashlib.sha1(os.path.abspath(db_path).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"celeriac-wake-{digest}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+class Notifier:
+    """Sends wake-ups to the waiters of a channel."""
+
+    def __init__(self, db_path: str) -> None:
+        self.directory = wake_dir(db_path)
+        self._sock: socket.socket | None = None
+        self._pid = os.getpid()
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None or self._pid != os.getpid():
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sock.setblocking(False)
+            self._pid = os.getpid()
+        return self._sock
+
+    def notify(self, channel: str) -> None:
+        """Wake every waiter on ``channel``; dead waiters' sockets are removed."""
+        prefix = f"{channel}."
+        try:
+            entries = os.scandir(self.directory)
+        except FileNotFoundError:
+            return
+        sock = self._socket()
+        with entries:
+            for entry in entries:
+                if not entry.name.startswith(prefix):
+                    continue
+                try:
+                    sock.sendto(b"!", entry.path)
+                except (ConnectionRefusedError, FileNotFoundError):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+                except (BlockingIOError, OSError):
+                    pass  # its buffer is full: it is awake already
+
+
+class Waiter:
+    """Blocks until a channel is notified or a timeout passes. One per thread that waits."""
+
+    def __init__(self, db_path: str, channel: str) -> None:
+        directory = wake_dir(db_path)
+        self.path = str(directory / f"{channel}.{os.getpid()}.{threading.get_ident() % 100000}.{id(self) % 10000}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.owner = os.getpid()
+
+    def wait(self, timeout: float) -> bool:
+        """True if woken, False on timeout. Drains pending wake-ups."""
+        if timeout > 0:
+            ready, _, _ = select.select([self.sock], [], [], timeout)
+            if not ready:
+                return False
+        return self.drain()
+
+    def drain(self) -> bool:
+        woke = False
+        while True:
+            try:
+                self.sock.recv(64)
+                woke = True
+            except (BlockingIOError, OSError):
+                return woke
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        if self.owner == os.getpid():  # a forked child must not remove its parent's socket
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def sleep_until(deadline: float) -> float:
+    """Seconds left until ``deadline`` on the monotonic clock (never negative)."""
+    return max(0.0, deadline - time.monotonic())

@@ -1,0 +1,246 @@
+"""The task message: one frozen dataclass, encoded as Celery's protocol v2.
+
+On the wire a message is the kombu "virtual" envelope that Celery's Redis transport uses::
+
+    {"body": ..., "content-type": ..., "content-encoding": "utf-8",
+     "headers": {protocol v2 headers}, "properties": {...}}
+
+The body is ``[args, kwargs, {"callbacks", "errbacks", "chain", "chord"}]``. For JSON the body is
+the JSON text itself (no ``body_encoding``), which Celery also accepts; binary serializers use
+``body_encoding: base64``. Brokers store these bytes and never look inside them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from . import serializers
+from .exceptions import DecodeError, EncodeError, MessageTooLarge
+
+ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
+
+_EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")
+
+
+def new_id() -> str:
+    """A fresh task id (uuid4 text, as Celery makes them)."""
+    return str(uuid.uuid4())
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat()
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """Parse an ISO-8601 eta/expires header; a naive value counts as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise DecodeError(f"bad timestamp {value!r}: {exc}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Everything a worker needs to run one task, independent of the broker."""
+
+    id: str
+    task: str
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    queue: str = "celery"
+    priority: int = 0
+    eta: dt.datetime | None = None
+    expires: dt.datetime | None = None
+    retries: int = 0
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    group_index: int | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    callbacks: Sequence[Mapping[str, Any]] | None = None
+    errbacks: Sequence[Mapping[str, Any]] | None = None
+    chain: Sequence[Mapping[str, Any]] | None = None
+    chord: Mapping[str, Any] | None = None
+    ignore_result: bool = False
+    shadow: str | None = None
+    origin: str = ORIGIN
+    argsrepr: str | None = None
+    kwargsrepr: str | None = None
+    content_type: str = "application/json"
+    extra_headers: Mapping[str, Any] = field(default_factory=dict)
+    redelivered: bool = False
+
+    def replace(self, **changes: Any) -> Message:
+        """A copy with some fields changed (messages are immutable)."""
+        return replace(self, **changes)
+
+    @property
+    def embed(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _EMBED_KEYS}
+
+    def headers(self) -> dict[str, Any]:
+        """Protocol v2 headers, with Celery's names."""
+        headers = dict(self.extra_headers)
+        headers.update(
+            lang="py",
+            task=self.task,
+            id=self.id,
+            shadow=self.shadow,
+            eta=_iso(self.eta),
+            expires=_iso(self.expires),
+            group=self.group,
+            group_index=self.group_index,
+            retries=self.retries,
+            timelimit=[self.time_limit, self.soft_time_limit],
+            root_id=self.root_id or self.id,
+            parent_id=self.parent_id,
+            argsrepr=self.argsrepr if self.argsrepr is not None else safe_repr(tuple(self.args)),
+            kwargsrepr=self.kwargsrepr if self.kwargsrepr is not None else safe_repr(dict(self.kwargs)),
+            origin=self.origin,
+            ignore_result=self.ignore_result,
+            stamped_headers=None,
+            stamps={},
+        )
+        return headers
+
+
+def safe_repr(value: Any, limit: int = 1024) -> str:
+    """``repr`` cut to ``limit`` characters, never raising (used for argsrepr and events)."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not stop a send
+        text = f"<unrepresentable {type(value).__name__}: {exc}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def encode(message: Message, max_size: int | None = None) -> bytes:
+    """Serialize a message to envelope bytes; raise EncodeError before anything is sent."""
+    serializer = serializers.get(message.content_type)
+    body = serializer.dumps([list(message.args), dict(message.kwargs), message.embed])
+    properties: dict[str, Any] = {
+        "correlation_id": message.id,
+        "reply_to": "",
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": "", "routing_key": message.queue},
+        "priority": message.priority,
+        "delivery_tag": message.id,
+    }
+    envelope: dict[str, Any] = {
+        "content-type": serializer.content_type,
+        "content-encoding": "utf-8" if serializer.text else "binary",
+        "headers": message.headers(),
+        "properties": properties,
+    }
+    if serializer.text:
+        envelope["body"] = body.decode("utf-8")
+    else:
+        envelope["body"] = base64.b64encode(body).decode("ascii")
+        properties["body_encoding"] = "base64"
+    try:
+        data = orjson.dumps(envelope)
+    except TypeError as exc:
+        raise EncodeError(f"task {message.id}: cannot encode headers: {exc}") from exc
+    if max_size is not None and len(data) > max_size:
+        raise MessageTooLarge(
+            f"task {message.task}[{message.id}] message is {len(data)} bytes, over the limit of "
+            f"{max_size} (task_message_max_size); pass a reference (a URL or a key) instead of the data"
+        )
+    return data
+
+
+def peek_id(data: bytes) -> str | None:
+    """Best-effort task id of an envelope that may not decode, for error messages."""
+    try:
+        headers = orjson.loads(data).get("headers") or {}
+        return str(headers.get("id")) if headers.get("id") else None
+    except Exception:
+        return None
+
+
+def decode(data: bytes, accepted: frozenset[str]) -> Message:
+    """Parse envelope bytes into a Message, raising DecodeError that names the task and reason."""
+    try:
+        envelope = orjson.loads(data)
+        headers = envelope["headers"]
+        properties = envelope.get("properties") or {}
+        content_type = envelope.get("content-type", "application/json")
+        body = envelope["body"]
+        raw = base64.b64decode(body) if properties.get("body_encoding") == "base64" else body.encode("utf-8")
+    except Exception as exc:
+        raise DecodeError(f"task {peek_id(data) or '?'}: not a task envelope: {exc!r}") from exc
+    task_id = headers.get("id") or "?"
+    try:
+        decoded = serializers.loads(raw, content_type, accepted)
+    except Exception as exc:
+        raise DecodeError(f"task {task_id}: {exc}") from exc
+    return _from_parts(headers, properties, decoded, content_type)
+
+
+def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body: Any, content_type: str) -> Message:
+    task_id = headers.get("id")
+    if "task" not in headers or not task_id:
+        raise DecodeError(f"task {task_id or '?'}: missing 'task' or 'id' header (protocol v2 required)")
+    if not isinstance(body, list) or len(body) != 3:
+        raise DecodeError(f"task {task_id}: body must be [args, kwargs, embed], got {type(body).__name__}")
+    args, kwargs, embed = body
+    if not isinstance(args, list) or not isinstance(kwargs, dict) or not isinstance(embed, (dict, type(None))):
+        raise DecodeError(f"task {task_id}: args must be a list and kwargs a dict")
+    embed = embed or {}
+    timelimit = headers.get("timelimit") or [None, None]
+    known = set(Message.__slots__)  # type: ignore[attr-defined]
+    extra = {k: v for k, v in headers.items() if k not in known and k not in _HEADER_NAMES}
+    delivery_info = properties.get("delivery_info") or {}
+    return Message(
+        id=str(task_id),
+        task=str(headers["task"]),
+        args=args,
+        kwargs=kwargs,
+        queue=str(delivery_info.get("routing_key") or "celery"),
+        priority=int(properties.get("priority") or 0),
+        eta=parse_time(headers.get("eta")),
+        expires=parse_time(headers.get("expires")),
+        retries=int(headers.get("retries") or 0),
+        root_id=headers.get("root_id"),
+        parent_id=headers.get("parent_id"),
+        group=headers.get("group"),
+        group_index=headers.get("group_index"),
+        time_limit=timelimit[0],
+        soft_time_limit=timelimit[1],
+        callbacks=embed.get("callbacks"),
+        errbacks=embed.get("errbacks"),
+        chain=embed.get("chain"),
+        chord=embed.get("chord"),
+        ignore_result=bool(headers.get("ignore_result")),
+        shadow=headers.get("shadow"),
+        origin=str(headers.get("origin") or ""),
+        argsrepr=headers.get("argsrepr"),
+        kwargsrepr=headers.get("kwargsrepr"),
+        content_type=content_type,
+        extra_headers=extra,
+        redelivered=bool(headers.get("redelivered") or delivery_info.get("redelivered")),
+    )
+
+
+_HEADER_NAMES = frozenset(
+    {"lang", "timelimit", "stamped_headers", "stamps", "replaced_task_nesting", "redelivered", "meth"}
+)

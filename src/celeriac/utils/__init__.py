@@ -1,0 +1,1 @@
+"""Small helpers that Celery users import from ``celery.utils``."""

@@ -1,0 +1,1 @@
+"""The worker: pools that fetch, run and settle tasks, under a supervisor."""
