@@ -40,7 +40,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.isoformat()
 
 
@@ -55,7 +55,7 @@ def parse_time(value: Any) -> dt.datetime | None:
             parsed = dt.datetime.fromisoformat(str(value))
         except ValueError as exc:
             raise DecodeError(f"bad timestamp {value!r}: {exc}") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

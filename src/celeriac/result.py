@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
 from .app.request import current_request
+from . import exceptions
 from .excinfo import dict_to_exception
-from .exceptions import TimeoutError
 
 if TYPE_CHECKING:
     from .app.base import Celery
@@ -160,7 +160,7 @@ class AsyncResult(Generic[R]):
                 return self._outcome(meta, propagate)
             remaining = 60.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"task {self.id} not ready after {timeout}s (state {status})")
+                raise exceptions.TimeoutError(f"task {self.id} not ready after {timeout}s (state {status})")
             self.backend.wait([self.id], min(remaining, 60.0))
 
     wait = get

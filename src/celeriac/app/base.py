@@ -232,7 +232,9 @@ class Celery:
     def task(self, fun: Callable[P, R], /) -> Task[P, R]: ...
 
     @overload
-    def task(self, *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    def task(
+        self, *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(self, fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         """Register a function as a task, bare (``@app.task``) or with options."""
@@ -436,7 +438,9 @@ def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
 
 
 @overload
-def shared_task(*, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def shared_task(
+    *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def shared_task(fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:

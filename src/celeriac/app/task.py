@@ -174,7 +174,7 @@ class Task(Generic[P, R]):
                 f"Can't retry {self.name}[{request.id}] args:{tuple(request.args)} kwargs:{dict(request.kwargs)}"
             )
         if eta is not None:
-            delay = max(0.0, (eta - dt.datetime.now(dt.timezone.utc)).total_seconds())
+            delay = max(0.0, (eta - dt.datetime.now(dt.UTC)).total_seconds())
         else:
             delay = retry_countdown(
                 request.retries, countdown=countdown, default_delay=self.default_retry_delay,
@@ -228,7 +228,7 @@ def make_task(app: Celery, fun: Callable[..., Any], base: type[Task[Any, Any]], 
         "name": name,
         "app": app,
         "run": fun if bind else staticmethod(fun),
-        "_orig": fun,
+        "_orig": staticmethod(fun),
         "__doc__": fun.__doc__,
         "__module__": fun.__module__,
         "__qualname__": fun.__qualname__,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 def wake_dir(db_path: str) -> Path:
     """Directory of wake-up sockets for one database file (short, to fit AF_UNIX paths)."""
-    digest = hashlib.sha1(os.path.abspath(db_path).encode()).hexdigest()[:16]
+    digest = hashlib.sha1(os.path.abspath(db_path).encode(), usedforsecurity=False).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"celeriac-wake-{digest}"
     path.mkdir(mode=0o700, exist_ok=True)
     return path

@@ -16,8 +16,8 @@ from typing import Any
 from .. import signals
 from ..app.request import Request, pop_request, push_request
 from ..app.task import Task
-from ..excinfo import format_traceback
 from ..exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from ..excinfo import format_traceback
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,237 @@
+"""The fetch-run-settle loop of one execution slot (a prefork child, a pool thread, or solo).
+
+Each slot fetches for itself, so no message hops through a parent process. A keeper thread per
+process renews the leases of everything held, and gives back prefetched messages a slot has
+not started when its current task runs long, so a busy slot never starves an idle one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .executor import Outcome, execute, execute_async
+from .handler import Job, TaskHandler
+
+if TYPE_CHECKING:
+    from ..brokers.base import Broker, Delivery
+
+logger = logging.getLogger("celeriac.worker")
+
+RELEASE_AFTER = 1.0  # seconds a task may run before its slot's unstarted prefetch is given back
+
+
+@dataclass
+class Slot:
+    """What one slot holds: prefetched deliveries and the one running."""
+
+    name: str
+    buffer: deque[Delivery] = field(default_factory=deque)
+    running: Delivery | None = None
+    running_since: float = 0.0
+    job: Job | None = None
+
+
+class Holdings:
+    """Every delivery a process holds, with a keeper thread that renews leases and frees prefetch."""
+
+    def __init__(self, broker: Broker, lease: float) -> None:
+        self.broker = broker
+        self.lease = lease
+        self.slots: list[Slot] = []
+        self.loose: dict[str, Delivery] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="celeriac-leases", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def slot(self, name: str) -> Slot:
+        slot = Slot(name)
+        with self.lock:
+            self.slots.append(slot)
+        return slot
+
+    def fill(self, slot: Slot, deliveries: Sequence[Delivery]) -> None:
+        with self.lock:
+            slot.buffer.extend(deliveries)
+
+    def next(self, slot: Slot) -> Delivery | None:
+        with self.lock:
+            if not slot.buffer:
+                return None
+            slot.running, slot.running_since = slot.buffer.popleft(), time.monotonic()
+            return slot.running
+
+    def done(self, slot: Slot) -> None:
+        with self.lock:
+            slot.running, slot.job = None, None
+
+    def give_back(self, slot: Slot) -> None:
+        """Release everything a slot holds but has not started (shutdown, recycling)."""
+        with self.lock:
+            unstarted, slot.buffer = list(slot.buffer), deque()
+        if unstarted:
+            self.broker.release(unstarted)
+
+    def hold(self, deliveries: Sequence[Delivery]) -> None:
+        """Track deliveries outside any slot (the async pool) so their leases are renewed."""
+        with self.lock:
+            self.loose.update((d.tag, d) for d in deliveries)
+
+    def unhold(self, delivery: Delivery) -> None:
+        with self.lock:
+            self.loose.pop(delivery.tag, None)
+
+    def running_jobs(self) -> list[Job]:
+        with self.lock:
+            return [s.job for s in self.slots if s.job is not None]
+
+    def reserved(self) -> list[Delivery]:
+        with self.lock:
+            return [d for s in self.slots for d in s.buffer]
+
+    def _keep(self) -> None:
+        interval = max(0.05, min(self.lease / 3, 5.0))
+        while not self.stop.wait(min(interval, RELEASE_AFTER / 2)):
+            try:
+                self._renew_and_free()
+            except Exception as exc:  # the broker is away: the next round tries again
+                logger.warning("lease renewal failed: %r", exc)
+
+    def _renew_and_free(self) -> None:
+        now = time.monotonic()
+        held: list[Delivery] = []
+        freed: list[Delivery] = []
+        with self.lock:
+            for slot in self.slots:
+                if slot.running is not None:
+                    held.append(slot.running)
+                    if slot.buffer and now - slot.running_since > RELEASE_AFTER:
+                        freed.extend(slot.buffer)
+                        slot.buffer.clear()
+                held.extend(slot.buffer)
+            held.extend(self.loose.values())
+        if freed:
+            self.broker.release(freed)
+        if held:
+            self.broker.renew(held, lease=self.lease)
+
+
+Runner = Callable[[Job], Outcome]
+Notify = Callable[[Job], None]
+
+
+class SlotLoop:
+    """Fetch for one slot, run, settle; never dies of a bad message or a broker outage."""
+
+    def __init__(self, handler: TaskHandler, holdings: Holdings, slot: Slot, *, queues: Sequence[str], consumer: str,
+                 prefetch: int, runner: Runner, on_start: Notify | None = None, on_done: Notify | None = None) -> None:
+        self.handler = handler
+        self.holdings = holdings
+        self.slot = slot
+        self.queues = list(queues)
+        self.consumer = consumer
+        self.prefetch = max(1, prefetch)
+        self.runner = runner
+        self.on_start = on_start
+        self.on_done = on_done
+        self.processed = 0
+        self._outage = False
+
+    def run(self, stop: threading.Event, max_tasks: int | None = None, memory_limit_kib: int | None = None) -> None:
+        try:
+            while not stop.is_set() and (max_tasks is None or self.processed < max_tasks):
+                delivery = self.holdings.next(self.slot)
+                if delivery is None:
+                    self._fetch()
+                    continue
+                self._process(delivery)
+                if memory_limit_kib and _rss_kib() > memory_limit_kib:
+                    logger.info("child %s above %s KiB after a task: recycling", self.slot.name, memory_limit_kib)
+                    break
+        finally:
+            self.holdings.give_back(self.slot)
+
+    def _fetch(self) -> None:
+        broker = self.handler.app.broker
+        try:
+            batch = broker.fetch(self.queues, self.prefetch, consumer=self.consumer, timeout=1.0)
+        except Exception as exc:
+            if not self._outage:
+                logger.warning("cannot fetch from the broker (%r); retrying", exc)
+                self._outage = True
+            time.sleep(1.0)
+            return
+        if self._outage:
+            logger.info("broker reachable again; consuming resumed")
+            self._outage = False
+        self.holdings.fill(self.slot, batch)
+
+    def _process(self, delivery: Delivery) -> None:
+        try:
+            job = self.handler.prepare(delivery)
+            if job is None:
+                return
+            self.slot.job = job
+            if self.on_start:
+                self.on_start(job)
+            self.handler.mark_started(job)
+            outcome = self.runner(job)
+            self.handler.settle(job, outcome)
+            self.processed += 1
+            if self.on_done:
+                self.on_done(job)
+        except Exception:
+            # the lease brings the message back if nothing settled it
+            logger.exception("internal error handling message %s; it will be redelivered", delivery.message_id)
+        finally:
+            self.holdings.done(self.slot)
+
+
+def limits_for(job: Job) -> tuple[float | None, float | None]:
+    """(soft, hard) seconds for a job: message header, then task attribute, then global setting."""
+    conf = job.task.app.conf
+    msg = job.message
+    soft = msg.soft_time_limit or job.task.soft_time_limit or conf.task_soft_time_limit
+    hard = msg.time_limit or job.task.time_limit or conf.task_time_limit
+    return (float(soft) if soft else None, float(hard) if hard else None)
+
+
+class LoopRunner:
+    """Runs jobs in this thread: sync tasks directly, async tasks on this thread's own event loop."""
+
+    def __init__(self, sync_limits: Callable[[float | None, float | None], Any] | None = None,
+                 hard_in_process: bool = True) -> None:
+        self.sync_limits = sync_limits
+        self.hard_in_process = hard_in_process
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self, job: Job) -> Outcome:
+        soft, hard = limits_for(job)
+        if job.task.is_async:
+            return self._event_loop().run_until_complete(execute_async(job.task, job.request, soft, hard))
+        if self.sync_limits is None or not (soft or hard):
+            return execute(job.task, job.request)
+        with self.sync_limits(soft, hard if self.hard_in_process else None):
+            return execute(job.task, job.request)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    import resource
+
+    return pages * resource.getpagesize() // 1024

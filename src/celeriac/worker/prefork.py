@@ -1,0 +1,322 @@
+"""Prefork pool: a supervisor and N forked children that each fetch, run and settle for themselves.
+
+Children tell the supervisor over a pipe when a task starts and ends, so it knows what each one
+runs. The supervisor enforces hard time limits (kill, settle FAILURE, replace the child),
+terminates revoked tasks, replaces children that die (their messages are reclaimed at once),
+recycles children (max tasks / memory), and grows or shrinks the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..brokers.base import Delivery
+from ..exceptions import TimeLimitExceeded
+from ..message import Message
+from .handler import Job, TaskHandler
+from .limits import main_thread_timer
+from .loop import Holdings, LoopRunner, SlotLoop, limits_for
+from .revoked import RevokedIds
+
+if TYPE_CHECKING:
+    from .options import WorkerOptions
+
+logger = logging.getLogger("celeriac.worker")
+
+_ctx = multiprocessing.get_context("fork")
+_HARD_LIMIT_GRACE_ASYNC = 2.0
+
+
+@dataclass
+class Child:
+    index: int
+    process: Any
+    conn: Connection
+    consumer: str
+    current: dict[str, Any] | None = None
+    processed: int = 0
+    kill_reason: str | None = None
+    kill_signum: int | None = None
+    retiring: bool = False
+    started: float = field(default_factory=time.time)
+
+
+class PreforkPool:
+    """The supervisor side of the prefork pool."""
+
+    name = "prefork"
+
+    def __init__(self, controller: Any, options: WorkerOptions) -> None:
+        self.controller = controller
+        self.app = controller.app
+        self.options = options
+        self.children: dict[int, Child] = {}
+        self.target = options.concurrency
+        self.stopping = False
+        self.cold = False
+        self._next_index = 1
+        self._processed = 0
+        self._lock = threading.RLock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._handler: TaskHandler | None = None
+
+    # -- control surface ----------------------------------------------------------------------
+    def size(self) -> int:
+        return len([c for c in self.children.values() if not c.retiring])
+
+    def processed(self) -> int:
+        return self._processed + sum(c.processed for c in self.children.values())
+
+    def active(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(c.current, worker_pid=c.process.pid) for c in self.children.values() if c.current]
+
+    def reserved(self) -> list[dict[str, Any]]:
+        return []
+
+    def grow(self, n: int = 1) -> None:
+        with self._lock:
+            self.target += n
+        self._poke()
+
+    def shrink(self, n: int = 1) -> None:
+        with self._lock:
+            self.target = max(0, self.target - n)
+        self._poke()
+
+    def terminate(self, task_id: str, signum: int) -> bool:
+        with self._lock:
+            for child in self.children.values():
+                if child.current and child.current.get("id") == task_id:
+                    child.kill_reason, child.kill_signum = "terminated", signum
+                    os.kill(child.process.pid, signum)
+                    return True
+        return False
+
+    def stop(self, cold: bool = False) -> None:
+        self.stopping = True
+        self.cold = self.cold or cold
+        with self._lock:
+            children = list(self.children.values())
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.process.pid, signal.SIGKILL if self.cold else signal.SIGUSR1)
+        self._poke()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"!")
+
+    # -- supervision --------------------------------------------------------------------------
+    def start(self) -> None:
+        for _ in range(self.target):
+            self._spawn()
+
+    def join(self) -> None:
+        """Supervise until stopped and every child has exited."""
+        while self.children or not self.stopping:
+            self._maintain_size()
+            ready = wait([*(c.conn for c in self.children.values()), *(c.process.sentinel for c in self.children.values()),
+                          self._wake_r], timeout=self._next_deadline())
+            for item in ready:
+                self._on_ready(item)
+            self._enforce_hard_limits()
+            self.controller.autoscale_tick(self)
+
+    def _on_ready(self, item: Any) -> None:
+        if item == self._wake_r:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 512)
+            return
+        for pid, child in list(self.children.items()):
+            if item is child.conn:
+                self._read_notices(child)
+            elif item == child.process.sentinel:
+                self._read_notices(child)
+                self._reap(pid, child)
+
+    def _read_notices(self, child: Child) -> None:
+        try:
+            while child.conn.poll():
+                notice = orjson.loads(child.conn.recv_bytes())
+                if notice["e"] == "start":
+                    child.current = notice
+                else:
+                    child.current = None
+                    child.processed += 1
+        except (EOFError, OSError):
+            return
+
+    def _spawn(self) -> None:
+        index = self._next_index
+        self._next_index += 1
+        reader, writer = _ctx.Pipe(duplex=False)
+        consumer = f"{self.options.hostname}/{os.getpid()}-{index}-{time.monotonic_ns() % 10**6}"
+        process = _ctx.Process(target=_child_main, args=(self.controller, index, writer, consumer),
+                               name=f"ForkPoolWorker-{index}", daemon=False)
+        process.start()
+        writer.close()
+        with self._lock:
+            self.children[process.pid] = Child(index, process, reader, consumer)
+
+    def _maintain_size(self) -> None:
+        if self.stopping:
+            return
+        with self._lock:
+            live = [c for c in self.children.values() if not c.retiring]
+            surplus = len(live) - self.target
+        for _ in range(-surplus):
+            self._spawn()
+        for child in sorted(live, key=lambda c: c.current is not None)[:max(0, surplus)]:
+            child.retiring = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.process.pid, signal.SIGUSR1)
+
+    def _reap(self, pid: int, child: Child) -> None:
+        child.process.join(1)
+        with self._lock:
+            self.children.pop(pid, None)
+            self._processed += child.processed
+        code = child.process.exitcode
+        if child.current is not None:
+            self._settle_killed(child, code)
+        reclaimed = self.app.broker.reclaim(child.consumer)
+        if code not in (0, None) and child.kill_reason is None:
+            logger.error("Process %r pid:%s exited with %s; %s message(s) it held are back in the queue",
+                         f"ForkPoolWorker-{child.index}", pid, _describe_exit(code), reclaimed)
+
+    def _settle_killed(self, child: Child, code: int | None) -> None:
+        notice = child.current or {}
+        msg = Message(id=notice["id"], task=notice["name"], queue=notice["queue"])
+        delivery = Delivery(notice["queue"], b"", notice["mid"], notice["tag"], notice["dc"])
+        handler = self._supervisor_handler()
+        if child.kill_reason == "time limit":
+            exc = TimeLimitExceeded(notice.get("hard"))
+            handler.store_failure(msg, exc, f"TimeLimitExceeded: hard time limit ({notice.get('hard')}s) exceeded\n")
+            handler.events.send("task-failed", uuid=msg.id, exception=repr(exc), traceback="")
+            logger.error("Task %s[%s] hard time limit (%ss) exceeded; child replaced", msg.task, msg.id, notice.get("hard"))
+            self._ack_quietly(delivery)
+        elif child.kill_reason == "terminated":
+            handler.settle_revoked(delivery, msg, "terminated", terminated=True, signum=child.kill_signum)
+
+    def _ack_quietly(self, delivery: Delivery) -> None:
+        try:
+            self.app.broker.ack([delivery])
+        except Exception as exc:  # brokers that ack per connection redeliver; the stored outcome wins
+            logger.debug("ack after kill not possible here (%r); redelivery will be recognised", exc)
+
+    def _supervisor_handler(self) -> TaskHandler:
+        if self._handler is None:
+            self._handler = TaskHandler(self.app, self.options.hostname, self.controller.revoked)
+        return self._handler
+
+    def _next_deadline(self) -> float:
+        now = time.time()
+        deadlines = [_hard_deadline(c.current) for c in self.children.values() if c.current]
+        soonest = min([d for d in deadlines if d is not None], default=now + 1.0)
+        return max(0.01, min(1.0, soonest - now))
+
+    def _enforce_hard_limits(self) -> None:
+        now = time.time()
+        for child in list(self.children.values()):
+            deadline = _hard_deadline(child.current) if child.current else None
+            if deadline is not None and now >= deadline and child.kill_reason is None:
+                child.kill_reason = "time limit"
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.process.pid, signal.SIGKILL)
+
+
+def _hard_deadline(notice: dict[str, Any] | None) -> float | None:
+    if not notice or not notice.get("hard"):
+        return None
+    grace = _HARD_LIMIT_GRACE_ASYNC if notice.get("async") else 0.0
+    return float(notice["t"]) + float(notice["hard"]) + grace
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exitcode {code}"
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this child if the supervisor dies (so no orphan keeps running)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _child_main(controller: Any, index: int, conn: Connection, consumer: str) -> None:
+    """Entry point of a forked child: its own connections, its own loop."""
+    _die_with_parent()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGUSR1, lambda *_: stop.set())
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    child = ChildWorker(controller, index, conn, consumer)
+    child.run(stop)
+    os._exit(0)
+
+
+class ChildWorker:
+    """One prefork child: fetches for itself, reports start/end to the supervisor."""
+
+    def __init__(self, controller: Any, index: int, conn: Connection, consumer: str) -> None:
+        self.controller = controller
+        self.app = controller.app
+        self.options = controller.options
+        self.conn = conn
+        self.consumer = consumer
+        self.index = index
+
+    def run(self, stop: threading.Event) -> None:
+        from .. import signals
+
+        controller, options = self.controller, self.options
+        self.app._check_fork()
+        revoked = RevokedIds(float(self.app.conf.task_revoked_ttl))
+        controller.follow_revokes(revoked, stop)
+        handler = TaskHandler(self.app, options.hostname, revoked)
+        holdings = Holdings(self.app.broker, self.app.broker.default_lease)
+        holdings.start()
+        loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,
+                        consumer=self.consumer, prefetch=options.prefetch_multiplier,
+                        runner=LoopRunner(main_thread_timer.limit, hard_in_process=False),
+                        on_start=self._started, on_done=self._done)
+        signals.worker_process_init.send(sender=None)
+        try:
+            loop.run(stop, options.max_tasks_per_child, options.max_memory_per_child)
+        finally:
+            holdings.stop.set()
+            signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+            self.app.events.flush()
+
+    def _started(self, job: Job) -> None:
+        soft, hard = limits_for(job)
+        d = job.delivery
+        self.conn.send_bytes(orjson.dumps({
+            "e": "start", "id": job.message.id, "name": job.message.task, "hard": hard, "soft": soft,
+            "async": job.task.is_async, "tag": d.tag, "queue": d.queue, "mid": d.message_id, "dc": d.delivery_count,
+            "t": time.time(), "args": job.message.argsrepr, "kwargs": job.message.kwargsrepr,
+            "delivery_info": job.request.delivery_info,
+        }))
+
+    def _done(self, job: Job) -> None:
+        self.conn.send_bytes(b'{"e":"done"}')

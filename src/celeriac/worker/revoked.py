@@ -1,0 +1,42 @@
+"""The revoked ids a worker process honours: loaded from the backend, kept fresh by broadcasts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+
+class RevokedIds:
+    """A thread-safe set of revoked task ids with expiry."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._ids: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def load(self, stored: dict[str, dict[str, Any]]) -> None:
+        """Take the backend's central list (every id that has not expired)."""
+        self.add(stored)
+
+    def add(self, ids: Iterable[str]) -> None:
+        until = time.time() + self.ttl
+        with self._lock:
+            for task_id in ids:
+                self._ids[task_id] = until
+
+    def __contains__(self, task_id: object) -> bool:
+        with self._lock:
+            until = self._ids.get(task_id)  # type: ignore[call-overload]
+            if until is None:
+                return False
+            if until < time.time():
+                del self._ids[task_id]  # type: ignore[arg-type]
+                return False
+            return True
+
+    def as_list(self) -> list[str]:
+        now = time.time()
+        with self._lock:
+            return [task_id for task_id, until in self._ids.items() if until >= now]
