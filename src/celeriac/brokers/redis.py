@@ -1,0 +1,262 @@
+"""The Redis broker: Streams with consumer groups, a sorted set for delayed messages, leases by idle time.
+
+Key layout (``P`` is the ``global_keyprefix`` transport option, empty by default; ``{q}`` is the
+queue name in braces)::
+
+    P celeriac:queues                  set     every queue name seen (for reclaim, stats, dead letters)
+    P celeriac:q:{q}:0 .. :9           stream  ready and leased messages, one stream per priority;
+                                               fields m=message id, p=payload, n=earlier deliveries
+                                               consumer group "celeriac"; its pending entries are leases
+    P celeriac:q:{q}:eta               zset    delayed messages, score = due time (ms), see redis_scripts
+    P celeriac:q:{q}:tick              stream  wakes one blocked fetcher when a delayed message is added
+    P celeriac:q:{q}:dead              stream  dead letters: m, p, r=reason, c=deliveries, f=failed at (ms), pr
+    P celeriac:q:{q}:groups            string  marker: the consumer groups of this queue exist
+    P celeriac:q:{q}:sweep             string  short-lived gate: one fetcher at a time looks for expired leases
+    P celeriac:s:<stream>              stream  events and broadcast control, trimmed by count and age
+    P celeriac:mb:<box>                list    replies, expiring with their ttl
+
+A lease is a pending entry's idle time: ``renew`` resets it (XCLAIM JUSTID by the owner), a fetcher
+takes over entries idle longer than ``visibility_timeout`` (XAUTOCLAIM), and ``reclaim``/``release``
+move entries back into the stream (XACK + XDEL + XADD) carrying their delivery count in ``n``. Every
+multi-key step is one Lua script (``redis_scripts.py``) or one MULTI. See ``docs/redis.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import redis_scripts as scripts
+from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
+from .redis_connection import CONNECTION_ERRORS, Outage, make_client, parse_url, prefix_from
+from .redis_fetch import Fetcher
+from .redis_streams import StreamsMixin
+
+GROUP = "celeriac"
+DEAD_MAXLEN = 100_000
+
+
+def delayed_member(message_id: str, payload: bytes, priority: int, past: int = 0) -> bytes:
+    """The sorted-set member of a delayed message (unique, parsed by the Lua scripts)."""
+    mid = message_id.encode()
+    return b"%s:%d:%d:%d:%s%s" % (uuid.uuid4().hex.encode(), priority, past, len(mid), mid, payload)
+
+
+def _priority(value: int) -> int:
+    return max(0, min(9, int(value or 0)))
+
+
+class RedisBroker(StreamsMixin, Broker):
+    """``redis://``, ``rediss://``, ``redis+socket://`` and ``redis+sentinel://`` broker."""
+
+    transport = "redis"
+
+    def __init__(self, url: str, *, transport_options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        self.options = dict(transport_options or {})
+        self.target = parse_url(url)
+        self.prefix = prefix_from(self.options)
+        self.default_lease = float(self.options.get("visibility_timeout", 30.0))
+        self.dead_maxlen = int(self.options.get("dead_letter_maxlen", DEAD_MAXLEN))
+        self.outage = Outage("broker")
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._fetcher: Fetcher | None = None
+
+    # -- keys and connections ---------------------------------------------------------------
+    def base(self, queue: str) -> str:
+        return f"{self.prefix}celeriac:q:{{{queue}}}"
+
+    @property
+    def queues_key(self) -> str:
+        return f"{self.prefix}celeriac:queues"
+
+    @property
+    def client(self) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = make_client(self.target, self.outage, self.options)
+                    self._scripts = {name: self._client.register_script(getattr(scripts, name)) for name in _SCRIPTS}
+                client = self._client
+        return client
+
+    def script(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
+        self.client  # noqa: B018 - makes sure the scripts are registered
+        return self._scripts[name](keys=list(keys), args=list(args), client=client or self._client)
+
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            with self._lock:
+                if self._fetcher is None:
+                    self._fetcher = Fetcher(self)
+        return self._fetcher
+
+    # -- producing ------------------------------------------------------------------------
+    def publish_many(self, messages: Sequence[Outgoing]) -> None:
+        if not messages:
+            return
+        now = time.time()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.sadd(self.queues_key, *{m.queue for m in messages})
+        delayed_queues = set()
+        for m in messages:
+            base, prio = self.base(m.queue), _priority(m.priority)
+            if m.eta is not None and m.eta > now:
+                pipe.zadd(f"{base}:eta", {delayed_member(m.message_id, m.payload, prio): int(m.eta * 1000)})
+                delayed_queues.add(base)
+            else:
+                pipe.xadd(f"{base}:{prio}", {"m": m.message_id, "p": m.payload})
+        for base in delayed_queues:
+            pipe.xadd(f"{base}:tick", {"t": "1"}, maxlen=16, approximate=True)
+        pipe.execute()
+
+    # -- consuming ------------------------------------------------------------------------
+    def fetch(
+        self, queues: Sequence[str], limit: int, *, consumer: str, timeout: float, lease: float | None = None
+    ) -> list[Delivery]:
+        if limit <= 0 or not queues:
+            return []
+        return self.fetcher.fetch(list(queues), limit, consumer, timeout)
+
+    def wakeup(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.wakeup()
+
+    @staticmethod
+    def parse_tag(tag: str) -> tuple[str, str, str]:
+        prio, sid, consumer = tag.split("|", 2)
+        return prio, sid, consumer
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for d in deliveries:
+            prio, sid, _ = self.parse_tag(d.tag)
+            by_key[f"{self.base(d.queue)}:{prio}"].append(sid)
+        pipe = self.client.pipeline(transaction=True)
+        for key, ids in by_key.items():
+            pipe.xack(key, GROUP, *ids)
+            pipe.xdel(key, *ids)
+        pipe.execute()
+
+    def release(self, deliveries: Sequence[Delivery], *, delay: float = 0.0) -> None:
+        if not deliveries:
+            return
+        due = int((time.time() + delay) * 1000) if delay > 0 else 0
+        keys, args = [], [GROUP, due]
+        for d in deliveries:
+            keys.append(self.base(d.queue))
+            args.extend(self.parse_tag(d.tag))
+        self.script("RELEASE", keys, args)
+
+    def renew(self, deliveries: Sequence[Delivery], *, lease: float | None = None) -> None:
+        by_consumer: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        for d in deliveries:
+            prio, sid, consumer = self.parse_tag(d.tag)
+            keys, ids = by_consumer[consumer]
+            keys.append(f"{self.base(d.queue)}:{prio}")
+            ids.append(sid)
+        for consumer, (keys, ids) in by_consumer.items():
+            self.script("RENEW", keys, [GROUP, consumer, *ids])
+
+    def reclaim(self, consumer: str) -> int:
+        queues = sorted(q.decode() for q in self.client.smembers(self.queues_key))
+        if not queues:
+            return 0
+        return int(self.script("RECLAIM", [self.base(q) for q in queues], [GROUP, consumer]))
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        prio, sid, _ = self.parse_tag(delivery.tag)
+        base = self.base(delivery.queue)
+        fields = {
+            "m": delivery.message_id,
+            "p": delivery.payload,
+            "r": reason,
+            "c": delivery.delivery_count,
+            "f": int(time.time() * 1000),
+            "pr": prio,
+        }
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(f"{base}:dead", fields, maxlen=self.dead_maxlen, approximate=True)
+        pipe.xack(f"{base}:{prio}", GROUP, sid)
+        pipe.xdel(f"{base}:{prio}", sid)
+        pipe.sadd(self.queues_key, delivery.queue)
+        pipe.execute()
+
+    # -- administration ---------------------------------------------------------------------
+    def _known_queues(self, queues: Sequence[str] | None) -> list[str]:
+        if queues is not None:
+            return list(queues)
+        return sorted(q.decode() for q in self.client.smembers(self.queues_key))
+
+    def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        now_ms = int(time.time() * 1000)
+        result = []
+        for name in self._known_queues(queues):
+            ready, delayed, in_flight, dead, oldest = self.script("STATS", [self.base(name)], [GROUP, now_ms])
+            age = None if not oldest else max(0.0, (now_ms - int(oldest)) / 1000)
+            result.append(QueueStats(name, int(ready), int(delayed), int(in_flight), int(dead), age))
+        return result
+
+    def purge(self, queue: str) -> int:
+        return int(self.script("PURGE", [self.base(queue)], [GROUP]))
+
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        found: list[DeadLetter] = []
+        for name in self._known_queues(None if queue is None else [queue]):
+            for sid, fields in self.client.xrevrange(f"{self.base(name)}:dead", count=limit):
+                found.append(_dead_letter(name, sid.decode(), fields))
+        found.sort(key=lambda d: d.failed_at, reverse=True)
+        return found[:limit]
+
+    def requeue_dead(self, ids: Sequence[str]) -> int:
+        by_queue: dict[str, list[str]] = defaultdict(list)
+        for dead_id in ids:
+            sid, _, queue = dead_id.partition("@")
+            by_queue[queue].append(sid)
+        return sum(int(self.script("REQUEUE_DEAD", [self.base(q)], sids)) for q, sids in by_queue.items())
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            fetcher, client = self._fetcher, self._client
+            self._fetcher = self._client = None
+        if fetcher is not None:
+            fetcher.close()
+        if client is not None:
+            try:
+                client.close()
+                client.connection_pool.disconnect()
+            except CONNECTION_ERRORS:
+                pass
+
+    def after_fork(self) -> None:
+        """Forget the parent's pools without touching its sockets; new ones open lazily."""
+        with self._lock:
+            self._fetcher = self._client = None
+        self._lock = threading.Lock()
+
+
+def _dead_letter(queue: str, sid: str, fields: Mapping[bytes, bytes]) -> DeadLetter:
+    return DeadLetter(
+        id=f"{sid}@{queue}",
+        queue=queue,
+        message_id=fields[b"m"].decode(),
+        payload=bytes(fields[b"p"]),
+        reason=fields[b"r"].decode(),
+        failed_at=int(fields[b"f"]) / 1000,
+        delivery_count=int(fields[b"c"]),
+    )
+
+
+_SCRIPTS = ("CLAIM", "RENEW", "RELEASE", "RECLAIM", "REQUEUE_DEAD", "STATS", "PURGE")
+
+__all__ = ["GROUP", "RedisBroker", "delayed_member"]
