@@ -1,0 +1,66 @@
+"""``create_app``: the Starlette application, its store, ingester and middleware."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.templating import Jinja2Templates
+
+from . import options as options_mod
+from .auth import AuthMiddleware, Throttle
+from .ingest import Ingester
+from .oauth import OAuth
+from .routes import routes
+from .store import Store
+from .templating import setup_templates
+
+if TYPE_CHECKING:
+    from ..app.base import Celery
+
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Dashboard:
+    """Everything a request handler needs, kept on ``app.state.dash``."""
+
+    app: Celery
+    opts: options_mod.Options
+    store: Store
+    ingester: Ingester
+    templates: Jinja2Templates
+    oauth: OAuth
+
+
+def create_app(celeriac_app: Celery, *, opts: options_mod.Options | None = None, **options: Any) -> Starlette:
+    """A Starlette app serving the dashboard for ``celeriac_app`` (mountable under FastAPI)."""
+    opts = opts or options_mod.load(options, config_file=None)
+    store = Store(opts.db)
+    ingester = Ingester(celeriac_app, store, max_tasks=opts.max_tasks, max_age=opts.max_age)
+    throttle = Throttle()
+    dash = Dashboard(celeriac_app, opts, store, ingester, setup_templates(HERE / "templates", opts), OAuth(opts, throttle))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if opts.ingest:
+            ingester.start()
+        try:
+            yield
+        finally:
+            ingester.stop()
+
+    middleware = [
+        Middleware(SessionMiddleware, secret_key=opts.cookie_secret or store.cookie_secret(),
+                   session_cookie="celeriac_session", same_site="lax", path=opts.prefix or "/", max_age=7 * 86400),
+        Middleware(AuthMiddleware, opts=opts, throttle=throttle),
+    ]
+    app = Starlette(routes=routes(opts.prefix), middleware=middleware, lifespan=lifespan)
+    app.state.dash = dash
+    return app
