@@ -1,0 +1,152 @@
+"""Counting, purging and the dead-letter store, done with what AMQP 0-9-1 offers.
+
+AMQP cannot list a queue without taking its messages, so "browsing" takes them with ``basic.get``
+on a scratch channel and closes the channel, which puts every one back in place. That is used
+only where it is harmless: on dead-letter queues (never consumed) and on delay wait queues (a held
+message just waits a moment longer), never on work queues, where it would mark messages
+redelivered. Browsing stops at ``BROWSE_CAP`` messages; counts beyond it are lower bounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+
+import aiormq
+from aiormq import spec
+from aiormq.abc import AbstractChannel, DeliveredMessage
+
+from .base import DeadLetter
+from .rabbitmq_link import Link
+from .rabbitmq_publish import resend_of, send
+from .rabbitmq_topology import (
+    DELAY_LEVELS,
+    H_DEAD_ID,
+    H_DELIVERED,
+    H_FAILED_AT,
+    H_QUEUE,
+    H_REASON,
+    queue_of_delay_key,
+)
+
+BROWSE_CAP = 10_000
+
+
+async def depth(link: Link, real: str) -> int:
+    """Ready messages in a queue (0 if it does not exist), from a passive declare."""
+    try:
+        async with link.scratch() as channel:
+            ok = await channel.queue_declare(real, passive=True)
+            return int(ok.message_count or 0)
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return 0
+
+
+@contextlib.asynccontextmanager
+async def browsing(link: Link, real: str, cap: int = BROWSE_CAP) -> AsyncIterator[tuple[AbstractChannel, list[DeliveredMessage]]]:
+    """Take up to ``cap`` messages; those not acked on the channel go back when it closes."""
+    async with link.scratch() as channel:
+        taken: list[DeliveredMessage] = []
+        with contextlib.suppress(aiormq.exceptions.ChannelNotFoundEntity):
+            while len(taken) < cap:
+                message = await channel.basic_get(real, no_ack=False)
+                if isinstance(message.delivery, spec.Basic.GetEmpty):
+                    break
+                taken.append(message)
+        yield channel, taken
+
+
+async def delayed_counts(link: Link) -> Counter[str]:
+    """Delayed messages per target queue (logical name), across all wait queues."""
+    counts: Counter[str] = Counter()
+    for level in range(DELAY_LEVELS):
+        real = link.topology.delay_queue(level)
+        if await depth(link, real) == 0:
+            continue
+        async with browsing(link, real) as (_, taken):
+            counts.update(link.topology.logical(queue_of_delay_key(m.routing_key or "")) for m in taken)
+    return counts
+
+
+async def purge(link: Link, queue: str) -> int:
+    """Empty a work queue and take its messages out of the delay wait queues."""
+    real = await link.work_queue(queue)
+    channel = await link.channel("pub")
+    ok = await channel.queue_purge(real)
+    removed = int(ok.message_count or 0)
+    for level in range(DELAY_LEVELS):
+        removed += await _drop_matching(link, link.topology.delay_queue(level), lambda m: queue_of_delay_key(m.routing_key or "") == real)
+    return removed
+
+
+async def _drop_matching(link: Link, real: str, match: Callable[[DeliveredMessage], bool]) -> int:
+    if await depth(link, real) == 0:
+        return 0
+    async with browsing(link, real) as (channel, taken):
+        chosen = [m for m in taken if match(m)]
+        for message in chosen:
+            await channel.basic_ack(message.delivery.delivery_tag)
+        return len(chosen)
+
+
+def dead_letter_of(queue: str, message: DeliveredMessage) -> DeadLetter:
+    headers = message.header.properties.headers or {}
+    deaths = headers.get("x-death") or [{}]
+    first = deaths[0] if isinstance(deaths, list) and deaths else {}
+    reason = headers.get(H_REASON) or f"dead-lettered by RabbitMQ: {first.get('reason', 'unknown')}"
+    failed_at = headers.get(H_FAILED_AT) or _epoch(first.get("time")) or time.time()
+    key = headers.get(H_DEAD_ID) or message.header.properties.message_id or ""
+    return DeadLetter(
+        f"{queue}:{key}",
+        str(headers.get(H_QUEUE) or queue),
+        message.header.properties.message_id or "",
+        message.body,
+        _text(reason),
+        float(failed_at),
+        int(headers.get(H_DELIVERED) or 0),
+    )
+
+
+def _epoch(value: object) -> float | None:
+    timestamp = getattr(value, "timestamp", None)
+    return float(timestamp()) if callable(timestamp) else None
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def dead_letters(link: Link, queues: Iterable[str], limit: int) -> list[DeadLetter]:
+    found: list[DeadLetter] = []
+    for queue in queues:
+        async with browsing(link, link.topology.dead_queue(queue)) as (_, taken):
+            found.extend(dead_letter_of(queue, m) for m in taken)
+    found.sort(key=lambda d: d.failed_at, reverse=True)
+    return found[:limit]
+
+
+async def requeue_dead(link: Link, ids: Sequence[str]) -> int:
+    """Send chosen dead letters back to their queues with a fresh delivery count."""
+    wanted: dict[str, set[str]] = {}
+    for dead_id in ids:
+        queue, _, _key = dead_id.rpartition(":")
+        wanted.setdefault(queue, set()).add(dead_id)
+    moved = 0
+    for queue, chosen_ids in wanted.items():
+        async with browsing(link, link.topology.dead_queue(queue)) as (channel, taken):
+            chosen = [m for m in taken if dead_letter_of(queue, m).id in chosen_ids]
+            await send(link, [_fresh(queue, m) for m in chosen])
+            for message in chosen:
+                await channel.basic_ack(message.delivery.delivery_tag)
+            moved += len(chosen)
+    return moved
+
+
+def _fresh(queue: str, message: DeliveredMessage):  # type: ignore[no-untyped-def]
+    envelope = resend_of(queue, message, 0)
+    headers = envelope.properties.headers
+    for key in (H_REASON, H_FAILED_AT, H_DEAD_ID, "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason"):
+        headers.pop(key, None)
+    return envelope
