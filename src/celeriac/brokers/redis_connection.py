@@ -160,7 +160,7 @@ def connection_kwargs(target: RedisTarget, outage: Outage, options: Mapping[str,
         "db": target.db,
         "username": target.username,
         "password": target.password,
-        "socket_timeout": float(options.get("socket_timeout", SOCKET_TIMEOUT)),
+        "socket_timeout": _seconds(options.get("socket_timeout", SOCKET_TIMEOUT)),
         "socket_connect_timeout": float(options.get("socket_connect_timeout", 5.0)),
         "socket_keepalive": True,
         "retry": _ReportingRetry(outage, retries),
@@ -172,6 +172,10 @@ def connection_kwargs(target: RedisTarget, outage: Outage, options: Mapping[str,
         kwargs.update(target.ssl)
         kwargs["ssl"] = True
     return kwargs
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def make_client(target: RedisTarget, outage: Outage, options: Mapping[str, Any]) -> redis.Redis:
