@@ -248,7 +248,7 @@ class Celery:
     def _register(self, fun: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
         base = options.pop("base", None) or self.task_cls
         options.pop("shared", None)
-        name = options.get("name") or f"{fun.__module__}.{fun.__qualname__}"
+        name = options.get("name") or f"{fun.__module__}.{fun.__name__}"
         existing = self._tasks.get(name)
         if existing is not None and getattr(existing, "_orig", None) is fun:
             return existing
@@ -334,7 +334,13 @@ class Celery:
     def send_message(self, msg: message.Message) -> None:
         """Encode, record the task as sent (PENDING), publish, and emit ``task-sent``."""
         from .. import signals
+        from ..exceptions import ContentDisallowed
 
+        if msg.content_type not in self.accepted_content:
+            raise ContentDisallowed(
+                f"task {msg.task}: serializer {msg.content_type!r} is not in accept_content {list(self.conf.accept_content)}; "
+                "workers would refuse it. Add it to accept_content (pickle only if every producer is trusted)"
+            )
         payload = message.encode(msg, self.conf.task_message_max_size)
         signals.before_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
         if not msg.ignore_result and self.backend.enabled:

@@ -21,7 +21,7 @@ class SharedTaskProxy:
         from .base import current_app
 
         app = current_app()
-        name = self._options.get("name") or f"{self._fun.__module__}.{self._fun.__qualname__}"
+        name = self._options.get("name") or f"{self._fun.__module__}.{self._fun.__name__}"
         task = app._tasks.get(name)
         if task is None:
             task = app._register(self._fun, dict(self._options))
@@ -34,4 +34,4 @@ class SharedTaskProxy:
         return self._task()(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<@shared_task: {self._fun.__module__}.{self._fun.__qualname__}>"
+        return f"<@shared_task: {self._fun.__module__}.{self._fun.__name__}>"

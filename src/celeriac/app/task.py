@@ -223,7 +223,7 @@ class Task(Generic[P, R]):
 def make_task(app: Celery, fun: Callable[..., Any], base: type[Task[Any, Any]], options: dict[str, Any]) -> Task[Any, Any]:
     """Build the singleton task for ``fun``: a subclass of ``base`` whose ``run`` is ``fun``."""
     bind = bool(options.pop("bind", False))
-    name = options.pop("name", None) or f"{fun.__module__}.{fun.__qualname__}"
+    name = options.pop("name", None) or f"{fun.__module__}.{fun.__name__}"
     attrs: dict[str, Any] = {
         "name": name,
         "app": app,

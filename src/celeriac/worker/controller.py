@@ -45,9 +45,10 @@ def _make_pool(controller: WorkController) -> Any:
 class WorkController:
     """One worker node: a pool plus the threads that keep it visible and steerable."""
 
-    def __init__(self, app: Celery, options: WorkerOptions) -> None:
+    def __init__(self, app: Celery, options: WorkerOptions, embedded: bool = False) -> None:
         self.app = app
         self.options = options
+        self.embedded = embedded
         self.logger = logger
         self.revoked = RevokedIds(float(app.conf.task_revoked_ttl))
         self.stop_event = threading.Event()
@@ -60,16 +61,19 @@ class WorkController:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> int:
-        setup_logging(self.app.conf, self.options.loglevel)
+        """Run until shut down; ``embedded`` workers (tests, threads) leave logging and signals alone."""
+        if not self.embedded:
+            setup_logging(self.app.conf, self.options.loglevel)
         self.app.check()
         self.app.finalize()
         signals.worker_init.send(sender=self)
         self.app.events.hostname = self.options.hostname
-        sys.__stdout__.write(banner(self) + "\n")
-        sys.__stdout__.flush()
+        if not self.embedded:
+            sys.__stdout__.write(banner(self) + "\n")
+            sys.__stdout__.flush()
+            self._install_signals()
         self._load_revoked()
         self.pool = _make_pool(self)
-        self._install_signals()
         self.pool.start()
         self._start_threads()
         logger.info("%s ready.", self.options.hostname)

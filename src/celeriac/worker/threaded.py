@@ -36,7 +36,8 @@ class ThreadPool:
         self._limits = ThreadLimits()
 
     def _loop(self, index: int) -> SlotLoop:
-        runner = LoopRunner(main_thread_timer.limit if self.solo else self._limits.limit)
+        in_main = threading.current_thread() is threading.main_thread()
+        runner = LoopRunner(main_thread_timer.limit if self.solo and in_main else self._limits.limit)
         loop = SlotLoop(self.handler, self.holdings, self.holdings.slot(f"{self.name}-{index}"), queues=self.options.queues,
                         consumer=self.consumer, prefetch=self.options.prefetch_multiplier, runner=runner)
         self.loops.append(loop)

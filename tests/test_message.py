@@ -1,0 +1,69 @@
+"""Messages follow Celery's protocol v2 and round-trip rich types; bad bytes give clear errors."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from celeriac import message, serializers
+from celeriac.exceptions import DecodeError
+from celeriac.message import Message
+
+JSON = frozenset({"application/json"})
+
+
+def test_headers_and_body_have_celery_protocol_v2_shape():
+    msg = Message(id="t1", task="proj.add", args=(2, 3), kwargs={}, time_limit=10, soft_time_limit=5)
+    envelope = orjson.loads(message.encode(msg))
+    headers = envelope["headers"]
+    assert headers["task"] == "proj.add" and headers["id"] == "t1" and headers["lang"] == "py"
+    assert headers["root_id"] == "t1" and headers["parent_id"] is None
+    assert headers["timelimit"] == [10, 5]
+    assert headers["argsrepr"] == "(2, 3)" and headers["kwargsrepr"] == "{}"
+    assert orjson.loads(envelope["body"]) == [[2, 3], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    assert envelope["properties"]["delivery_info"] == {"exchange": "", "routing_key": "celery"}
+
+
+def test_rich_argument_types_round_trip():
+    args = (dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc), dt.date(2024, 2, 29), Decimal("9.99"),
+            uuid.uuid4(), b"bytes\x00\xff")
+    msg = Message(id="t2", task="x", args=args, eta=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    back = message.decode(message.encode(msg), JSON)
+    assert tuple(back.args) == args
+    assert back.eta == msg.eta
+
+
+def test_a_celery_style_base64_body_is_accepted():
+    body = orjson.dumps([[1], {"k": "v"}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    envelope = {"body": base64.b64encode(body).decode(), "content-type": "application/json", "content-encoding": "utf-8",
+                "headers": {"task": "proj.f", "id": "cel-1"}, "properties": {"body_encoding": "base64", "delivery_tag": "x"}}
+    msg = message.decode(orjson.dumps(envelope), JSON)
+    assert (msg.task, tuple(msg.args), dict(msg.kwargs)) == ("proj.f", (1,), {"k": "v"})
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"not json at all", "not a task envelope"),
+    (orjson.dumps({"headers": {"id": "a1"}, "body": "[[], {}, {}]"}), "missing 'task'"),
+    (orjson.dumps({"headers": {"id": "a2", "task": "t"}, "body": "[[], {}]"}), "body must be [args, kwargs, embed]"),
+    (orjson.dumps({"headers": {"id": "a3", "task": "t"}, "body": "{{{"}), "a3"),
+])
+def test_undecodable_messages_name_the_task_and_reason(data, reason):
+    with pytest.raises(DecodeError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+        message.decode(data, JSON)
+
+
+def test_refused_content_type_names_accept_content():
+    msg = Message(id="p1", task="t", content_type="application/x-python-serialize")
+    with pytest.raises(DecodeError, match="accept_content"):
+        message.decode(message.encode(msg), JSON)
+
+
+def test_msgpack_round_trips_when_accepted():
+    msg = Message(id="m1", task="t", args=(1, "two", b"\x00"), content_type="application/x-msgpack")
+    back = message.decode(message.encode(msg), serializers.accepted_types(["json", "msgpack"]))
+    assert tuple(back.args) == (1, "two", b"\x00")
