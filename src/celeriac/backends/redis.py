@@ -109,9 +109,7 @@ class RedisBackend(ResultBackend):
     def _changed_since_read(self, task_ids: Sequence[str]) -> bool:
         raws = self.client.mget([self.meta_key(t) for t in task_ids])
         with self._lock:
-            return any(
-                (None if raw is None else hash(raw)) != self._seen.get(t) for t, raw in zip(task_ids, raws, strict=True)
-            )
+            return any((None if raw is None else hash(raw)) != self._seen.get(t) for t, raw in zip(task_ids, raws, strict=True))
 
     def wait(self, task_ids: Sequence[str], timeout: float) -> None:
         """Sleep until a store is published for one of the ids (or a reconnect), at most ``timeout``."""

@@ -118,9 +118,7 @@ class RedisBroker(StreamsMixin, Broker):
         pipe.execute()
 
     # -- consuming ------------------------------------------------------------------------
-    def fetch(
-        self, queues: Sequence[str], limit: int, *, consumer: str, timeout: float, lease: float | None = None
-    ) -> list[Delivery]:
+    def fetch(self, queues: Sequence[str], limit: int, *, consumer: str, timeout: float, lease: float | None = None) -> list[Delivery]:
         if limit <= 0 or not queues:
             return []
         return self.fetcher.fetch(list(queues), limit, consumer, timeout)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -109,11 +110,19 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
 
 
 class Outage:
-    """Logs a lost connection once, and its recovery once, however many retries happen between."""
+    """Logs a lost connection once, and its recovery once, however many retries happen between.
+
+    After a restart every pooled connection fails once on its next use; failures within a few
+    seconds of a recovery belong to the same outage and are not announced again.
+    """
+
+    SETTLE = 5.0
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.down = False
+        self._quiet = False
+        self._restored_at = float("-inf")
         self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Outage:
@@ -124,7 +133,9 @@ class Outage:
             if self.down:
                 return
             self.down = True
-        logger.warning("%s: lost the connection to Redis (%s); retrying with backoff", self.what, error)
+            self._quiet = time.monotonic() - self._restored_at < self.SETTLE
+        if not self._quiet:
+            logger.warning("%s: lost the connection to Redis (%s); retrying with backoff", self.what, error)
 
     def restored(self) -> None:
         if not self.down:
@@ -133,7 +144,10 @@ class Outage:
             if not self.down:
                 return
             self.down = False
-        logger.warning("%s: connection to Redis restored", self.what)
+            self._restored_at = time.monotonic()
+            quiet = self._quiet
+        if not quiet:
+            logger.warning("%s: connection to Redis restored", self.what)
 
 
 class _ReportingRetry(Retry):

@@ -1,0 +1,329 @@
+"""What only the Redis broker and backend do: URLs, key prefixes, Celery-readable results, reconnects.
+
+The contract suite (tests/contract) covers the shared semantics; these tests need a real Redis at
+127.0.0.1:6379. The restart test stops and restarts that server (without persistence).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+
+import orjson
+import pytest
+import redis
+
+from celeriac.backends import from_url as backend_from_url
+from celeriac.brokers import from_url as broker_from_url
+from celeriac.brokers.redis_connection import parse_url
+from celeriac.exceptions import ImproperlyConfigured
+
+from .conftest import require_service, service_up
+from .contract.redis_factories import delete_prefix
+
+URL = "redis://127.0.0.1:6379/0"
+REDIS_START = [
+    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
+]
+
+
+# -- URL parsing (no server needed) -----------------------------------------------------------
+def test_url_with_password_port_and_db():
+    target = parse_url("redis://:s%40cret@cache.example:6380/5")
+    assert (target.kind, target.host, target.port, target.db, target.password) == ("tcp", "cache.example", 6380, 5, "s@cret")
+
+
+def test_url_with_user_and_defaults():
+    target = parse_url("redis://app:pw@localhost")
+    assert (target.username, target.password, target.port, target.db) == ("app", "pw", 6379, 0)
+
+
+def test_unix_socket_url_takes_the_db_from_virtual_host():
+    target = parse_url("redis+socket:///var/run/redis/redis.sock?virtual_host=3")
+    assert (target.kind, target.path, target.db) == ("unix", "/var/run/redis/redis.sock", 3)
+
+
+def test_tls_url_reads_cert_requirements_from_the_query():
+    target = parse_url("rediss://:pw@secure.example:6379/1?ssl_cert_reqs=none&ssl_ca_certs=/etc/ca.pem")
+    assert target.ssl == {"ssl_cert_reqs": ssl.CERT_NONE, "ssl_ca_certs": "/etc/ca.pem"}
+    assert parse_url("rediss://secure.example/0?ssl_cert_reqs=CERT_REQUIRED").ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert parse_url("redis://plain.example/0").ssl is None
+
+
+def test_tls_url_rejects_an_unknown_cert_requirement():
+    with pytest.raises(ImproperlyConfigured, match="ssl_cert_reqs"):
+        parse_url("rediss://secure.example/0?ssl_cert_reqs=maybe")
+
+
+def test_sentinel_url_lists_every_sentinel():
+    target = parse_url("redis+sentinel://:pw@s1.example:26379/2;sentinel://s2.example:26380/2;sentinel://s3.example")
+    assert target.kind == "sentinel"
+    assert target.sentinels == [("s1.example", 26379), ("s2.example", 26380), ("s3.example", 26379)]
+    assert (target.db, target.password) == (2, "pw")
+
+
+def test_sentinel_needs_a_master_name():
+    broker = broker_from_url("redis+sentinel://127.0.0.1:26379/0", {})
+    with pytest.raises(ImproperlyConfigured, match="master_name"):
+        broker.publish("q", b"x", message_id="m")
+
+
+def test_non_numeric_db_is_reported():
+    with pytest.raises(ImproperlyConfigured, match="database"):
+        parse_url("redis://localhost/zero")
+
+
+# -- against the server -----------------------------------------------------------------------
+@pytest.fixture
+def prefix():
+    require_service("redis")
+    value = f"test-{uuid.uuid4().hex[:12]}:"
+    yield value
+    delete_prefix(value)
+
+
+def _raw(db: int = 0) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=6379, db=db)
+
+
+def test_db_in_the_url_is_the_db_written(prefix):
+    broker = broker_from_url("redis://127.0.0.1:6379/3", {"global_keyprefix": prefix})
+    try:
+        broker.publish("q", b"x", message_id="in-db-3")
+        raw = _raw(3)
+        assert raw.exists(f"{prefix}celeriac:queues") == 1
+        assert _raw(0).exists(f"{prefix}celeriac:queues") == 0
+        raw.delete(*raw.keys(f"{prefix}*"))
+    finally:
+        broker.close()
+
+
+def test_key_prefix_isolates_brokers_on_one_server(prefix):
+    other = f"{prefix}other:"
+    first = broker_from_url(URL, {"global_keyprefix": prefix})
+    second = broker_from_url(URL, {"global_keyprefix": other})
+    try:
+        first.publish("shared-name", b"x", message_id="for-first")
+        assert second.fetch(["shared-name"], 1, consumer="c", timeout=0.2) == []
+        assert [d.message_id for d in first.fetch(["shared-name"], 1, consumer="c", timeout=2)] == ["for-first"]
+        assert all(key.startswith(prefix.encode()) for key in _raw().scan_iter(match=f"*{prefix}*"))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_results_use_celery_keys_and_are_published(prefix):
+    backend = backend_from_url(URL, {"global_keyprefix": prefix})
+    raw = _raw()
+    pubsub = raw.pubsub(ignore_subscribe_messages=True)
+    channel = f"{prefix}celery-task-meta-abc"
+    pubsub.subscribe(channel)
+    try:
+        assert pubsub.get_message(timeout=1) is None  # subscription confirmed, nothing yet
+        backend.store({"task_id": "abc", "status": "SUCCESS", "result": 5, "traceback": None, "children": []}, expires=60)
+        stored = orjson.loads(raw.get(channel))
+        assert (stored["status"], stored["result"]) == ("SUCCESS", 5)
+        assert 0 < raw.ttl(channel) <= 60
+        message = pubsub.get_message(timeout=2)
+        assert message is not None and orjson.loads(message["data"]) == stored
+    finally:
+        pubsub.close()
+        backend.close()
+
+
+def test_forked_child_uses_its_own_connections(prefix):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    broker.publish("fork", b"parent", message_id="from-parent")  # the parent's pool is open now
+
+    def child() -> None:
+        broker.after_fork()
+        broker.publish("fork", b"child", message_id="from-child")
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(10)
+    assert process.exitcode == 0
+    got = broker.fetch(["fork"], 10, consumer="c", timeout=2)
+    assert sorted(d.message_id for d in got) == ["from-child", "from-parent"]
+    broker.close()
+
+
+def test_threads_share_a_broker_and_each_message_is_delivered_once(prefix):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    seen: list[str] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def consume(name: str) -> None:
+        while not done.is_set():
+            batch = broker.fetch(["t"], 7, consumer=name, timeout=0.5)
+            broker.ack(batch)
+            with lock:
+                seen.extend(d.message_id for d in batch)
+                if len(seen) >= 300:
+                    done.set()
+
+    threads = [threading.Thread(target=consume, args=(f"c{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for start in range(0, 300, 50):
+        broker.publish_many([_outgoing("t", f"m{i}") for i in range(start, start + 50)])
+    done.wait(20)
+    for thread in threads:
+        thread.join(5)
+    broker.close()
+    assert sorted(seen) == sorted(f"m{i}" for i in range(300))
+
+
+def _outgoing(queue: str, message_id: str):
+    from celeriac.brokers.base import Outgoing
+
+    return Outgoing(queue, message_id.encode(), message_id)
+
+
+def _blocked_clients(name: str) -> int:
+    return sum(1 for c in _raw().client_list() if c.get("name") == name and "b" in c.get("flags", ""))
+
+
+def _wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_wakeup_interrupts_a_blocked_fetch(prefix):
+    name = f"wake-{uuid.uuid4().hex[:8]}"
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "client_name": name, "visibility_timeout": 60})
+    result: list[float] = []
+
+    def fetch() -> None:
+        start = time.monotonic()
+        broker.fetch(["idle"], 1, consumer="c", timeout=20)
+        result.append(time.monotonic() - start)
+
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    assert _wait_until(lambda: _blocked_clients(name) == 1), "the fetch never blocked in Redis"
+    broker.wakeup()
+    thread.join(5)
+    broker.close()
+    assert result and result[0] < 5
+
+
+def _kill_connections(name: str) -> int:
+    """Kill this test's own connections (as CLIENT KILL TYPE normal would, without touching others)."""
+    raw = _raw()
+    killed = 0
+    for client in raw.client_list():
+        if client.get("name") == name:
+            killed += raw.execute_command("CLIENT", "KILL", "ID", client["id"])
+    return killed
+
+
+def test_blocked_fetch_survives_killed_connections(prefix):
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "client_name": name})
+    got: list[str] = []
+
+    def consume() -> None:
+        deadline = time.monotonic() + 15
+        while not got and time.monotonic() < deadline:
+            got.extend(d.message_id for d in broker.fetch(["k"], 1, consumer="c", timeout=1))
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    assert _wait_until(lambda: _blocked_clients(name) == 1)
+    assert _kill_connections(name) >= 1
+    broker.publish("k", b"x", message_id="after-kill")  # this client's pool was killed too
+    thread.join(20)
+    broker.close()
+    assert got == ["after-kill"]
+
+
+def test_result_wait_survives_killed_connections(prefix):
+    name = f"killres-{uuid.uuid4().hex[:8]}"
+    backend = backend_from_url(URL, {"global_keyprefix": prefix, "client_name": name})
+    writer = backend_from_url(URL, {"global_keyprefix": prefix})
+    backend.wait(["late"], 0.01)  # starts the pub/sub listener
+    assert backend.get("late") is None
+    assert _kill_connections(name) >= 2  # the command connection and the listener's
+    timer = threading.Timer(0.5, lambda: writer.store({"task_id": "late", "status": "SUCCESS", "result": 1}, expires=60))
+    start = time.monotonic()
+    timer.start()
+    while backend.get("late") is None and time.monotonic() - start < 10:
+        backend.wait(["late"], 5)
+    elapsed = time.monotonic() - start
+    timer.join()
+    meta = backend.get("late")
+    backend.close()
+    writer.close()
+    assert meta is not None and meta["status"] == "SUCCESS"
+    assert elapsed < 4
+
+
+# -- a real restart -----------------------------------------------------------------------------
+def _restart_redis_after(action) -> None:
+    """Stop Redis (nothing is saved), run ``action`` while it is down, and always start it again."""
+    subprocess.run(["redis-cli", "shutdown", "nosave"], capture_output=True, timeout=10)
+    try:
+        assert _wait_until(lambda: not service_up("redis"), 10), "Redis did not stop"
+        action()
+    finally:
+        subprocess.run(REDIS_START, check=True, timeout=20)
+        assert _wait_until(lambda: service_up("redis") and _ping(), 20), "Redis did not come back"
+
+
+def _ping() -> bool:
+    try:
+        return bool(_raw().ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="restarting the shared Redis needs root")
+def test_consuming_resumes_after_a_redis_restart(prefix, caplog):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "visibility_timeout": 5})
+    backend = backend_from_url(URL, {"global_keyprefix": prefix})
+    got: list[str] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            batch = broker.fetch(["r"], 10, consumer="c", timeout=0.5)
+            broker.ack(batch)
+            got.extend(d.message_id for d in batch)
+
+    consumer = threading.Thread(target=consume)
+    caplog.set_level(logging.WARNING, logger="celeriac.redis")
+    broker.publish("r", b"x", message_id="before")
+    consumer.start()
+    try:
+        assert _wait_until(lambda: got == ["before"], 5)
+        backend.get("after-restart")
+        _restart_redis_after(lambda: time.sleep(0.5))  # down for a moment, as in a real restart
+        broker.publish("r", b"x", message_id="after")
+        assert _wait_until(lambda: got == ["before", "after"], 20), f"consumed {got} after the restart"
+        writer = threading.Timer(0.3, lambda: backend.store({"task_id": "after-restart", "status": "SUCCESS"}, expires=60))
+        writer.start()
+        start = time.monotonic()
+        while backend.get("after-restart") is None and time.monotonic() - start < 10:
+            backend.wait(["after-restart"], 5)
+        writer.join()
+        assert time.monotonic() - start < 5
+    finally:
+        stop.set()
+        consumer.join(10)
+        broker.close()
+        backend.close()
+    lost = [r for r in caplog.records if r.getMessage().startswith("broker: lost the connection")]
+    assert len(lost) == 1
