@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,7 +21,7 @@ _REVOCABLE = {"PENDING", "RECEIVED", "RETRY"}
 
 
 async def _params(request: Request) -> tuple[dict[str, Any], Any]:
-    """Query string, form fields and a JSON body, merged (Flower clients use all three)."""
+    """Query string, urlencoded form fields and a JSON body, merged (Flower clients use all three)."""
     merged: dict[str, Any] = dict(request.query_params)
     form = None
     kind = request.headers.get("content-type", "")
@@ -28,10 +29,11 @@ async def _params(request: Request) -> tuple[dict[str, Any], Any]:
         body = await request.json()
         if isinstance(body, dict):
             merged.update(body)
-    elif kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        merged.update({k: v for k, v in form.items()})
-        merged["ids"] = form.getlist("id")
+    elif kind.startswith("application/x-www-form-urlencoded"):
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        form = {k: v[-1] for k, v in fields.items()}
+        merged.update(form)
+        merged["ids"] = fields.get("id", [])
     return merged, form
 
 

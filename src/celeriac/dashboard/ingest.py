@@ -61,8 +61,8 @@ class Ingester:
         """Read one batch of events, store it, and do any periodic chores that are due."""
         events = self.receiver.read(limit=self.batch, timeout=timeout)
         if events:
-            self.store.ingest(events, cursor=self.receiver.cursor)
-            self.counters.count(events)
+            rows = self.store.ingest(events, cursor=self.receiver.cursor)
+            self.counters.count(events, {uuid: row.get("name") for uuid, row in rows.items()})
         now = time.time()
         if now - self._last_sample >= self.sample_every:
             self._last_sample = now

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
@@ -18,12 +18,14 @@ class Counters:
         self.events: Counter[tuple[str, str, str]] = Counter()
         self.runtime: dict[tuple[str, str], list[float]] = {}
 
-    def count(self, events: Iterable[dict[str, Any]]) -> None:
+    def count(self, events: Iterable[dict[str, Any]], names: Mapping[str, str | None] | None = None) -> None:
+        """Count task events; ``names`` gives the task name for events that carry only the uuid."""
+        names = names or {}
         with self._lock:
             for e in events:
                 if not str(e.get("type", "")).startswith("task-"):
                     continue
-                key = (e["type"], str(e.get("name") or ""), str(e.get("hostname") or ""))
+                key = (e["type"], str(e.get("name") or names.get(e.get("uuid", "")) or ""), str(e.get("hostname") or ""))
                 self.events[key] += 1
                 if e["type"] == "task-succeeded" and e.get("runtime") is not None:
                     self._observe((key[1], key[2]), float(e["runtime"]))

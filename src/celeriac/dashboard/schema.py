@@ -51,7 +51,7 @@ _OTHERS = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
 ]
 
-_SQLITE_SEARCH = "CREATE VIRTUAL TABLE IF NOT EXISTS task_search USING fts5(body, tokenize='trigram', detail='none')"
+_SQLITE_SEARCH = "CREATE VIRTUAL TABLE IF NOT EXISTS task_search USING fts5(body, tokenize='trigram')"
 _PG_SEARCH = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS tasks_search ON tasks USING gin "

@@ -60,8 +60,8 @@ class Store:
         return secret
 
     # -- events -----------------------------------------------------------------------------
-    def ingest(self, events: Sequence[dict[str, Any]], cursor: str | None = None) -> int:
-        """Apply a batch of events and move the cursor in the same transaction (nothing lost, nothing twice)."""
+    def ingest(self, events: Sequence[dict[str, Any]], cursor: str | None = None) -> dict[str, dict[str, Any]]:
+        """Apply a batch of events and move the cursor in the same transaction; return the rows touched."""
         task_events = [e for e in events if str(e.get("type", "")).startswith("task-") and e.get("uuid")]
         worker_events = [e for e in events if str(e.get("type", "")).startswith("worker-") and e.get("hostname")]
         rows = self._fold(task_events)
@@ -74,7 +74,7 @@ class Store:
             if cursor is not None:
                 self.set_meta("cursor", cursor, conn)
         self.version += 1
-        return len(events)
+        return rows
 
     def _fold(self, events: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         ids = list(dict.fromkeys(e["uuid"] for e in events))

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import orjson
 from starlette.templating import Jinja2Templates
 
@@ -46,8 +47,8 @@ def pretty(value: Any) -> str:
 
 
 def setup_templates(directory: Path, opts: Options) -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(directory), autoescape=True)
-    env = templates.env
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True)
+    templates = Jinja2Templates(env=env)
     env.filters.update(when=when, duration=duration, progress=progress, pretty=pretty,
                        state_class=lambda s: STATE_CLASS.get(s or "", "run"))
     env.globals.update(prefix=opts.prefix, read_only=opts.read_only)
