@@ -97,24 +97,39 @@ class Control:
     def cancel_consumer(self, queue: str, destination: Sequence[str] | None = None, **kwargs: Any) -> Any:
         return self.broadcast("cancel_consumer", {"queue": queue}, destination=destination, **kwargs)
 
+    def enable_events(self, destination: Sequence[str] | None = None, **kwargs: Any) -> Any:
+        return self.broadcast("enable_events", destination=destination, **kwargs)
+
+    def disable_events(self, destination: Sequence[str] | None = None, **kwargs: Any) -> Any:
+        return self.broadcast("disable_events", destination=destination, **kwargs)
+
+    def heartbeat(self, destination: Sequence[str] | None = None, **kwargs: Any) -> Any:
+        """Ask workers to send a ``worker-heartbeat`` event now."""
+        return self.broadcast("heartbeat", destination=destination, **kwargs)
+
     def purge(self) -> int:
         queues = [self.app.conf.task_default_queue]
         return sum(self.app.broker.purge(q) for q in queues)
 
-    def inspect(self, destination: Sequence[str] | None = None, timeout: float = 1.0, **kwargs: Any) -> Inspect:
-        return Inspect(self, destination=destination, timeout=timeout)
+    def inspect(self, destination: Sequence[str] | None = None, timeout: float = 1.0, limit: int | None = None,
+                **kwargs: Any) -> Inspect:
+        return Inspect(self, destination=destination, timeout=timeout, limit=limit)
 
 
 class Inspect:
     """``app.control.inspect()``: ask workers what they are doing; answers are ``{hostname: reply}``."""
 
-    def __init__(self, control: Control, destination: Sequence[str] | None = None, timeout: float = 1.0) -> None:
+    def __init__(self, control: Control, destination: Sequence[str] | None = None, timeout: float = 1.0,
+                 limit: int | None = None) -> None:
         self.control = control
         self.destination = destination
         self.timeout = timeout
+        self.limit = limit
 
     def _request(self, method: str, **arguments: Any) -> dict[str, Any] | None:
-        replies = self.control.broadcast(method, arguments, destination=self.destination, reply=True, timeout=self.timeout)
+        """``{hostname: reply}`` from every worker that answered in time, or None if none did."""
+        replies = self.control.broadcast(method, arguments, destination=self.destination, reply=True,
+                                         timeout=self.timeout, limit=self.limit)
         merged: dict[str, Any] = {}
         for reply in replies:
             merged.update(reply)

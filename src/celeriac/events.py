@@ -2,32 +2,39 @@
 
 Producers and workers buffer events and a background thread appends them in batches, so sending
 an event costs a list append on the hot path. A reader that was down resumes from its cursor.
+
+Listening, for users: ``app.events.on("task-failed", fn)`` calls ``fn(event)`` for every matching
+event this process sends; ``app.events.listen()`` follows the whole stream instead, so the same
+listeners hear every worker. ``Receiver(app, handlers={...}).capture()`` is Celery's receiver
+object. A listener that raises is logged and skipped: it never breaks a worker or a receiver.
 """
 
 from __future__ import annotations
 
 import atexit
-import itertools
+import logging
 import os
 import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .event_state import State
 from .message import Message, safe_repr
 
 if TYPE_CHECKING:
     from .app.base import Celery
 
+logger = logging.getLogger("celeriac.events")
+
 STREAM = "celeriac.events"
 _FLUSH_INTERVAL = 0.05
 _FLUSH_SIZE = 200
 
-_clock = itertools.count(1)
 _clock_lock = threading.Lock()
 _clock_value = 0
 
@@ -49,6 +56,38 @@ def default_hostname() -> str:
     return f"gen{os.getpid()}@{socket.gethostname()}"
 
 
+Listener = Callable[[dict[str, Any]], Any]
+
+
+def call_listener(fn: Listener, event: dict[str, Any]) -> None:
+    """Call a user's listener; whatever it raises is logged, never passed on."""
+    try:
+        fn(event)
+    except Exception:
+        logger.exception("event listener %s failed on %s", getattr(fn, "__qualname__", fn), event.get("type"))
+
+
+class Listeners:
+    """Functions registered per event type (``"*"`` hears every type)."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, list[Listener]] = {}
+
+    def add(self, type_: str, fn: Listener) -> None:
+        self._by_type.setdefault(type_, []).append(fn)
+
+    def remove(self, type_: str, fn: Listener) -> None:
+        if fn in self._by_type.get(type_, []):
+            self._by_type[type_].remove(fn)
+
+    def __bool__(self) -> bool:
+        return any(self._by_type.values())
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        for fn in [*self._by_type.get(event.get("type", ""), ()), *self._by_type.get("*", ())]:
+            call_listener(fn, event)
+
+
 class EventDispatcher:
     """Buffers events and appends them to the broker's event stream in batches."""
 
@@ -56,6 +95,8 @@ class EventDispatcher:
         self.app = app
         self.hostname = hostname or default_hostname()
         self.enabled = True
+        self.listeners = Listeners()
+        self._follower: StreamListener | None = None
         self._buffer: list[bytes] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -65,6 +106,32 @@ class EventDispatcher:
         ref = weakref.ref(self)
         atexit.register(lambda: (d := ref()) is not None and d.flush())
 
+    # -- the listener API -----------------------------------------------------------------------
+    def on(self, type_: str, fn: Listener | None = None) -> Any:
+        """Call ``fn(event)`` for events of ``type_`` (``"*"``: all); usable as a decorator."""
+        if fn is None:
+            return lambda f: self.on(type_, f) or f
+        self.listeners.add(type_, fn)
+        return None
+
+    def off(self, type_: str, fn: Listener) -> None:
+        self.listeners.remove(type_, fn)
+
+    def listen(self, from_now: bool = True, cursor: str | None = None) -> StreamListener:
+        """Feed the listeners from the stream (every process's events) in a background thread."""
+        if self._follower is None or not self._follower.is_alive():
+            self._follower = StreamListener(Receiver(self.app, handlers={"*": self.listeners.dispatch},
+                                                     cursor=cursor, from_now=from_now))
+            self._follower.start()
+        return self._follower
+
+    def Receiver(self, *args: Any, **kwargs: Any) -> Receiver:  # noqa: N802 - Celery's spelling
+        return Receiver(self.app, *args, **kwargs)
+
+    def State(self, **kwargs: Any) -> State:  # noqa: N802 - Celery's spelling
+        return State(**kwargs)
+
+    # -- sending ---------------------------------------------------------------------------------
     def event(self, type_: str, **fields: Any) -> dict[str, Any]:
         """An event dict with the fields every Celery event carries."""
         fields.update(
@@ -76,13 +143,16 @@ class EventDispatcher:
     def send(self, type_: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        data = orjson.dumps(self.event(type_, **fields), default=safe_repr)
+        event = self.event(type_, **fields)
+        data = orjson.dumps(event, default=safe_repr)
         with self._lock:
             self._buffer.append(data)
             size = len(self._buffer)
         self._ensure_thread()
         if size >= _FLUSH_SIZE:
             self._wake.set()
+        if self.listeners and self._follower is None:
+            self.listeners.dispatch(event)
 
     def task_sent(self, msg: Message) -> None:
         self.send(
@@ -145,8 +215,9 @@ class EventReceiver:
                 event = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue
-            event["_cursor"] = cursor
-            events.append(event)
+            if isinstance(event, dict):
+                event["_cursor"] = cursor
+                events.append(event)
         return events
 
     def itercapture(self, limit: int | None = None, timeout: float = 1.0) -> Iterator[dict[str, Any]]:
@@ -155,3 +226,64 @@ class EventReceiver:
             for event in self.read(timeout=timeout):
                 yield event
                 count += 1
+
+
+class Receiver(EventReceiver):
+    """Celery-style receiver: ``Receiver(app, handlers={"task-failed": fn, "*": log}).capture()``.
+
+    ``cursor`` resumes after an event already seen (``event["_cursor"]``); without one, reading
+    starts at the oldest retained event, or at the newest with ``from_now=True``.
+    """
+
+    def __init__(self, app: Celery, *args: Any, handlers: dict[str, Listener] | None = None,
+                 cursor: str | None = None, from_now: bool = False, **_: Any) -> None:
+        super().__init__(app, cursor=cursor, from_now=from_now)
+        self.handlers = dict(handlers or {})
+        self.should_stop = False
+
+    def process(self, event: dict[str, Any]) -> None:
+        handler = self.handlers.get(event.get("type", "")) or self.handlers.get("*")
+        if handler is not None:
+            call_listener(handler, event)
+
+    def capture(self, limit: int | None = None, timeout: float | None = None, wakeup: bool = True) -> int:
+        """Hand events to the handlers until ``limit`` events, ``timeout`` seconds, or ``should_stop``."""
+        if wakeup:
+            self.wakeup_workers()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        count = 0
+        while not self.should_stop and (limit is None or count < limit):
+            wait = 1.0 if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                break
+            for event in self.read(limit=1000 if limit is None else limit - count, timeout=min(wait, 1.0)):
+                self.process(event)
+                count += 1
+        return count
+
+    def wakeup_workers(self) -> None:
+        """Ask every worker for a heartbeat now, so a new receiver sees them at once."""
+        try:
+            self.app.control.broadcast("heartbeat")
+        except Exception as exc:
+            logger.warning("could not ask workers for a heartbeat: %r", exc)
+
+
+class StreamListener(threading.Thread):
+    """Runs a receiver forever in the background; a broker outage pauses it, never ends it."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        super().__init__(name="celeriac-event-listener", daemon=True)
+        self.receiver = receiver
+
+    def run(self) -> None:
+        while not self.receiver.should_stop:
+            try:
+                self.receiver.capture(timeout=1.0, wakeup=False)
+            except Exception as exc:
+                logger.warning("reading events failed (%r); retrying", exc)
+                time.sleep(1.0)
+
+    def stop(self) -> None:
+        self.receiver.should_stop = True
+

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import ratelimit
 from .executor import Outcome, execute, execute_async
 from .handler import Job, TaskHandler
 
@@ -137,7 +138,7 @@ class SlotLoop:
         self.handler = handler
         self.holdings = holdings
         self.slot = slot
-        self.queues = list(queues)
+        self.queues = queues if isinstance(queues, list) else list(queues)  # the worker's list: add_consumer edits it
         self.consumer = consumer
         self.prefetch = max(1, prefetch)
         self.runner = runner
@@ -177,6 +178,8 @@ class SlotLoop:
 
     def _process(self, delivery: Delivery) -> None:
         try:
+            if not ratelimit.admit(self.handler.app, delivery):
+                return
             job = self.handler.prepare(delivery)
             if job is None:
                 return

@@ -1,12 +1,16 @@
 """Following the control stream: revokes everywhere, and the remote-control commands with replies.
 
 The worker's main process answers commands (``ping``, ``inspect ...``, ``pool_grow`` ...); prefork
-children follow the same stream only to honour revokes and limit changes themselves.
+children follow the same stream without answering, to apply to their own copy of the worker what
+only they can: revoked ids, rate and time limits, and the queues to consume (``add_consumer``).
+The queue list is ``options.queues``, the one list every slot loop of a process fetches from.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import signal
 import threading
 import time
@@ -15,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import __version__
 from ..control import STREAM
+from ..events import lamport_tick
+from . import ratelimit
 from .revoked import RevokedIds
 
 if TYPE_CHECKING:
@@ -25,6 +32,9 @@ logger = logging.getLogger("celeriac.worker.control")
 
 Handler = Callable[["WorkController", dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}
+#: what a prefork child applies to itself (its copy of tasks, queues and rate share)
+CHILD_COMMANDS = ("rate_limit", "time_limit", "add_consumer", "cancel_consumer", "pool_grow", "pool_shrink")
+_SECRET_WORDS = ("password", "secret", "token", "passwd", "credential", "auth", "private", "api_key")
 
 
 def command(name: str) -> Callable[[Handler], Handler]:
@@ -48,6 +58,8 @@ class ControlFollower(threading.Thread):
         self.revoked = revoked or controller.revoked
         self.stop = stop or controller.stop_event
         self.cursor = self.app.broker.stream_tail(STREAM)
+        if not reply:
+            ratelimit.set_share(self.app, getattr(controller.pool, "target", controller.options.concurrency))
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -77,8 +89,8 @@ class ControlFollower(threading.Thread):
         if method == "revoke":
             self.revoked.add(_ids(args.get("task_id")))
         if not self.reply:
-            if method in ("rate_limit", "time_limit"):
-                HANDLERS[method](self.controller, args)  # a child applies limits to its own copy of the task
+            if method in CHILD_COMMANDS:
+                _apply_in_child(self.controller, method, args)
             return
         self._answer(cmd, method, args)
 
@@ -92,6 +104,19 @@ class ControlFollower(threading.Thread):
         if cmd.get("reply_to"):
             payload = orjson.dumps({self.controller.options.hostname: result}, default=repr)
             self.app.broker.mailbox_put(cmd["reply_to"], payload, ttl=60)
+
+
+def _apply_in_child(controller: WorkController, method: str, args: dict[str, Any]) -> None:
+    """A prefork child's own part of a command; the supervisor answers for the node."""
+    try:
+        if method in ("pool_grow", "pool_shrink"):
+            sign = 1 if method == "pool_grow" else -1
+            rl = ratelimit.limiter(controller.app)
+            ratelimit.set_share(controller.app, rl.share + sign * int(args.get("n", 1)))
+        else:
+            HANDLERS[method](controller, args)
+    except Exception:
+        logger.exception("control command %s failed in a pool child", method)
 
 
 def _ids(value: Any) -> list[str]:
@@ -164,8 +189,13 @@ def _rate_limit(controller: WorkController, args: dict[str, Any]) -> Any:
     task = controller.app.tasks.get(args.get("task_name", ""))
     if task is None:
         return {"error": f"unknown task {args.get('task_name')!r}"}
-    task.rate_limit = args.get("rate_limit")
-    return {"ok": f"new rate limit set successfully: {args.get('rate_limit')}"}
+    rate = args.get("rate_limit") or None
+    try:
+        ratelimit.parse_rate(rate)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    task.rate_limit = rate
+    return {"ok": f"new rate limit set successfully: {rate}" if rate else "rate limit disabled successfully"}
 
 
 @command("time_limit")
@@ -179,12 +209,11 @@ def _time_limit(controller: WorkController, args: dict[str, Any]) -> Any:
 
 @command("stats")
 def _stats(controller: WorkController, args: dict[str, Any]) -> Any:
-    import os
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "pid": os.getpid(), "uptime": round(time.time() - controller.started, 3), "clock": 0,
+        "pid": os.getpid(), "uptime": round(time.time() - controller.started, 3), "clock": lamport_tick(),
         "pool": {"implementation": controller.options.pool, "max-concurrency": controller.pool.size(),
                  "processes": [controller.options.concurrency]},
         "total": {"processed": controller.pool.processed()},
@@ -209,11 +238,80 @@ def _active_queues(controller: WorkController, args: dict[str, Any]) -> Any:
 
 @command("conf")
 def _conf(controller: WorkController, args: dict[str, Any]) -> Any:
+    conf = controller.app.conf.with_defaults() if args.get("with_defaults") else dict(controller.app.conf)
+    return {key: _masked(key, value) for key, value in conf.items()}
+
+
+def _masked(key: str, value: Any) -> Any:
+    """A setting as JSON can carry it, with passwords (in URLs, options or secret-named keys) hidden."""
     from .banner import mask_url
 
-    conf = controller.app.conf.with_defaults() if args.get("with_defaults") else dict(controller.app.conf)
-    safe = {k: (mask_url(v) if isinstance(v, str) and "://" in v else v) for k, v in conf.items()}
-    return {k: v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else repr(v) for k, v in safe.items()}
+    if value and any(word in key.lower() for word in _SECRET_WORDS) and not isinstance(value, bool):
+        return "********"
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {str(k): _masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(key, v) for v in value]
+    return value if isinstance(value, (int, float, bool, type(None))) else repr(value)
+
+
+@command("query_task")
+def _query_task(controller: WorkController, args: dict[str, Any]) -> Any:
+    wanted = set(_ids(args.get("ids") or args.get("id")))
+    found: dict[str, Any] = {}
+    for state, requests in (("active", controller.pool.active()), ("reserved", controller.pool.reserved())):
+        for request in requests:
+            if request.get("id") in wanted:
+                found.setdefault(request["id"], [state, request])
+    return found
+
+
+@command("report")
+def _report(controller: WorkController, args: dict[str, Any]) -> Any:
+    options = controller.options
+    lines = [
+        f"software -> celeriac:{__version__} ({platform.python_implementation()} {platform.python_version()})",
+        f"platform -> system:{platform.system()} arch:{platform.machine()}",
+        f"node -> {options.hostname} pid:{os.getpid()} pool:{options.pool} concurrency:{controller.pool.size()}",
+        f"broker -> {_masked('broker_url', controller.app.conf.broker_url or '')}",
+        f"queues -> {', '.join(options.queues)}",
+        f"tasks -> {len(controller.app.tasks)} registered, {controller.pool.processed()} processed",
+    ]
+    return {"ok": "\n".join(lines)}
+
+
+@command("add_consumer")
+def _add_consumer(controller: WorkController, args: dict[str, Any]) -> Any:
+    queue = str(args.get("queue") or "")
+    if not queue:
+        return {"error": "add_consumer needs a queue name"}
+    queues = controller.options.queues
+    if queue in queues:
+        return {"ok": f"already consuming from {queue!r}"}
+    queues[:] = [*queues, queue]
+    _wake_fetchers(controller)
+    return {"ok": f"add consumer {queue}"}
+
+
+@command("cancel_consumer")
+def _cancel_consumer(controller: WorkController, args: dict[str, Any]) -> Any:
+    queue = str(args.get("queue") or "")
+    queues = controller.options.queues
+    if queue not in queues:
+        return {"error": f"not consuming from {queue!r}"}
+    queues[:] = [q for q in queues if q != queue]
+    _wake_fetchers(controller)
+    return {"ok": f"no longer consuming from {queue}"}
+
+
+def _wake_fetchers(controller: WorkController) -> None:
+    """A fetch blocked on the old queue list returns, so the next one uses the new list."""
+    try:
+        controller.app.broker.wakeup()
+    except Exception as exc:
+        logger.debug("could not wake fetchers: %r", exc)
 
 
 @command("enable_events")

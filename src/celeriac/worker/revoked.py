@@ -17,8 +17,12 @@ class RevokedIds:
         self._lock = threading.Lock()
 
     def load(self, stored: dict[str, dict[str, Any]]) -> None:
-        """Take the backend's central list (every id that has not expired)."""
-        self.add(stored)
+        """Take the backend's central list; each id keeps the expiry it was stored with."""
+        now = time.time()
+        with self._lock:
+            for task_id, info in stored.items():
+                at = info.get("at") if isinstance(info, dict) else None
+                self._ids[task_id] = (float(at) if at else now) + self.ttl
 
     def add(self, ids: Iterable[str]) -> None:
         until = time.time() + self.ttl
