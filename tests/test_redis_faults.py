@@ -1,0 +1,136 @@
+"""Real worker processes on Redis under faults: kill -9, killed connections, a restart, long countdowns.
+
+Each test runs in its own key prefix; the result store is what the assertions read, plus a file per
+task that records every time its body ran.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis
+
+from celeriac import Celery
+
+from .conftest import require_service, service_up
+from .contract.redis_factories import delete_prefix
+from .workers import worker_process, write_module
+
+URL = "redis://127.0.0.1:6379/0"
+REDIS_START = [
+    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
+]
+
+SOURCE = r'''
+import os
+import time
+from pathlib import Path
+
+from celeriac import Celery
+
+app = Celery("rtasks")
+_common = {"global_keyprefix": os.environ["KEYPREFIX"], "client_name": os.environ.get("CLIENT_NAME") or None}
+app.conf.broker_transport_options = {**_common, "visibility_timeout": float(os.environ.get("VISIBILITY", "30"))}
+app.conf.result_backend_transport_options = _common
+MARKS = Path(os.environ["MARKS_DIR"])
+
+
+@app.task
+def job(name, seconds):
+    with open(MARKS / f"{name}.runs", "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    return name
+'''
+
+
+@pytest.fixture
+def project(tmp_path):
+    require_service("redis")
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    client_name = f"faults-{uuid.uuid4().hex[:8]}"
+    write_module(tmp_path, "rtasks", SOURCE)
+    env = {"CELERIAC_BROKER_URL": URL, "CELERIAC_RESULT_BACKEND": URL, "MARKS_DIR": str(tmp_path), "KEYPREFIX": prefix,
+           "CLIENT_NAME": client_name}
+    app = Celery("client", broker=URL, backend=URL)
+    app.conf.broker_transport_options = {"global_keyprefix": prefix}
+    app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
+
+    class Project:
+        name = client_name
+
+        def send(self, name, seconds=0.0, **options):
+            return app.send_task("rtasks.job", (name, seconds), **options)
+
+        def worker(self, *args, **kwargs):
+            merged = {**env, **kwargs.pop("env", {})}
+            return worker_process("rtasks", cwd=tmp_path, env=merged, args=list(args), **kwargs)
+
+        def runs(self, name):
+            path = tmp_path / f"{name}.runs"
+            return len(path.read_text().split()) if path.exists() else 0
+
+    yield Project()
+    delete_prefix(prefix)
+
+
+def test_killed_worker_tasks_complete_after_restart_and_at_most_the_interrupted_rerun(project):
+    env = {"VISIBILITY": "2"}
+    results = [project.send(f"job{i}", 0.5) for i in range(8)]
+    with project.worker("-P", "prefork", "-c", "2", env=env) as w:
+        w.wait_for_line("received", count=2)
+        w.kill()
+    with project.worker("-P", "prefork", "-c", "2", env=env):
+        values = [r.get(timeout=60) for r in results]
+    assert values == [f"job{i}" for i in range(8)]
+    assert all(r.state == "SUCCESS" for r in results)
+    runs = [project.runs(f"job{i}") for i in range(8)]
+    assert all(n in (1, 2) for n in runs), runs
+    assert sum(n == 2 for n in runs) <= 2, runs  # only what the two children held when killed
+
+
+def test_countdown_longer_than_the_lease_runs_once(project):
+    with project.worker("-P", "prefork", "-c", "2", env={"VISIBILITY": "1"}):
+        later = project.send("later", 0.0, countdown=2.5)
+        long = project.send("long", 3.0)  # runs three leases long: renewals keep it held
+        assert later.get(timeout=20) == "later"
+        assert long.get(timeout=20) == "long"
+    assert project.runs("later") == 1
+    assert project.runs("long") == 1
+
+
+def _kill_connections(name: str) -> int:
+    raw = redis.Redis(host="127.0.0.1", port=6379)
+    return sum(raw.execute_command("CLIENT", "KILL", "ID", c["id"]) for c in raw.client_list() if c.get("name") == name)
+
+
+def test_killed_connections_under_load_lose_no_task(project):
+    results = [project.send(f"load{i}", 0.01) for i in range(150)]
+    with project.worker("-P", "prefork", "-c", "2") as w:
+        w.wait_for_line("succeeded", count=10)
+        killed = sum(_kill_connections(project.name) for _ in range(3))
+        assert killed >= 3
+        values = [r.get(timeout=60) for r in results]
+    assert values == [f"load{i}" for i in range(150)]
+    assert all(project.runs(f"load{i}") >= 1 for i in range(150))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="restarting the shared Redis needs root")
+def test_worker_keeps_consuming_after_a_redis_restart(project):
+    with project.worker("-P", "prefork", "-c", "2") as w:
+        assert project.send("before").get(timeout=20) == "before"
+        subprocess.run(["redis-cli", "shutdown", "nosave"], capture_output=True, timeout=10)
+        try:
+            deadline = time.monotonic() + 10
+            while service_up("redis") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            subprocess.run(REDIS_START, check=True, timeout=20)
+        # Redis kept nothing: work sent from now on must still run
+        assert project.send("after").get(timeout=30) == "after"
+        assert w.proc.poll() is None
