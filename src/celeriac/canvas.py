@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import states
+
 if TYPE_CHECKING:
     from .app.base import Celery
     from .message import Message
@@ -79,6 +81,18 @@ class Signature(dict[str, Any]):
         sig.update(args=new_args, kwargs=new_kwargs, options={**self.options, **options})
         return sig
 
+    @property
+    def id(self) -> str | None:  # noqa: A003 - Celery's name
+        return self.options.get("task_id")
+
+    def freeze(self) -> Any:
+        """Fix the task id now, so the result can be known before sending (chains, chords)."""
+        from .message import new_id
+        from .result import AsyncResult
+
+        self.options.setdefault("task_id", new_id())
+        return AsyncResult(self.options["task_id"], app=self.app)
+
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         if immutable is not None:
             self["immutable"] = immutable
@@ -123,11 +137,13 @@ class Signature(dict[str, Any]):
 
 
 def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
-    """Celery's ``signature()``: from a name, a task, or a dict."""
+    """Celery's ``signature()``: from a name, a task, or a dict (chains, groups and chords included)."""
     if isinstance(varies, Signature):
         return varies
     if isinstance(varies, Mapping):
-        return Signature(varies, app=kwargs.get("app"))
+        from .workflows import from_dict
+
+        return from_dict(varies, kwargs.get("app"))
     return Signature(varies, *args, **kwargs)
 
 
@@ -135,8 +151,13 @@ subtask = signature
 
 
 def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
+    """A signature from a dict (as found in a message), bound to ``app``; None stays None."""
     if value is None:
         return None
+    if isinstance(value, Mapping) and not isinstance(value, Signature):
+        from .workflows import from_dict
+
+        return from_dict(value, app)
     sig = signature(value)
     if app is not None:
         sig._app = app
@@ -144,17 +165,136 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
 
 
 def after_success(app: Celery, msg: Message, value: Any) -> None:
-    """Send the callbacks and the next chain step of a task that succeeded."""
-    from .workflows import on_task_success
-
-    on_task_success(app, msg, value)
+    """Send the callbacks, the next chain step, and a completed chord's body for a task that succeeded."""
+    lineage = _lineage(msg)
+    for callback in msg.callbacks or ():
+        maybe_signature(callback, app).apply_async((value,), **lineage)  # type: ignore[union-attr]
+    if msg.chain:
+        steps = list(msg.chain)
+        nxt = maybe_signature(steps.pop(), app)
+        nxt.apply_async((value,), chain=steps or None, **lineage)  # type: ignore[union-attr]
+    if msg.chord:
+        _join_chord(app, msg, value)
 
 
 def after_failure(app: Celery, msg: Message, exc: BaseException) -> None:
-    """Send errbacks and fail a waiting chord for a task that failed."""
-    from .workflows import on_task_failure
+    """Call errbacks, fail the chain steps that will never run, and fail a waiting chord's body."""
+    from .excinfo import exception_to_dict, format_traceback
 
-    on_task_failure(app, msg, exc)
+    failure = exception_to_dict(exc)
+    traceback = format_traceback(exc)
+    request = _request_dict(msg)
+    for errback in msg.errbacks or ():
+        _call_errback(app, errback, request, failure, traceback)
+    for step in msg.chain or ():
+        _store_failure(app, maybe_signature(step, app), failure, traceback, msg.id)  # type: ignore[arg-type]
+    if msg.chord:
+        _fail_chord(app, msg, exc)
+
+
+def _lineage(msg: Message) -> dict[str, Any]:
+    return {"parent_id": msg.id, "root_id": msg.root_id or msg.id}
+
+
+def _join_chord(app: Celery, msg: Message, value: Any) -> None:
+    """Count this header result; the one task that completes the header sends the body."""
+    if msg.group is None:
+        return
+    results = app.backend.chord_join(msg.group, int(msg.group_index or 0), msg.id, value)
+    if results is not None:
+        maybe_signature(msg.chord, app).apply_async((results,), **_lineage(msg))  # type: ignore[union-attr]
+
+
+def _fail_chord(app: Celery, msg: Message, exc: BaseException) -> None:
+    """A header task failed: the body fails with ChordError naming it, once, and its errbacks run."""
+    from .exceptions import ChordError
+    from .excinfo import exception_to_dict
+
+    body = maybe_signature(msg.chord, app)
+    assert body is not None
+    body_id = result_id(body)
+    stored = app.backend.get(body_id) if body_id and app.backend.enabled else None
+    if stored is not None and stored.get("status") == states.FAILURE:
+        return
+    error = ChordError(f"Dependency {msg.id} raised {exc!r}")
+    failure, traceback = exception_to_dict(error), f"{type(error).__name__}: {error}\n"
+    _store_failure(app, body, failure, traceback, msg.id)
+    request = {"id": body_id, "task": body.name, "args": body.args, "kwargs": body.kwargs, "group": None,
+               "parent_id": msg.id, "root_id": msg.root_id or msg.id}
+    for errback in _errbacks_of(body):
+        _call_errback(app, errback, request, failure, traceback)
+
+
+def result_id(sig: Signature) -> str | None:
+    """The id whose result stands for ``sig`` (the last step of a chain, a chord's body)."""
+    kind = sig.get("subtask_type")
+    if kind == "chain":
+        return result_id(signature(sig["kwargs"]["tasks"][-1]))
+    if kind == "chord":
+        return result_id(signature(sig["kwargs"]["body"]))
+    return sig.options.get("task_id") or sig.options.get("group_id")
+
+
+def _errbacks_of(sig: Signature) -> list[Any]:
+    kind = sig.get("subtask_type")
+    if kind == "chain":
+        return _errbacks_of(signature(sig["kwargs"]["tasks"][0]))
+    return list(sig.options.get("link_error") or ())
+
+
+def _frozen_ids(sig: Signature) -> list[tuple[str, str]]:
+    """(task id, name) of every task ``sig`` would have sent, as far as ids were fixed in advance."""
+    kind = sig.get("subtask_type")
+    if kind in ("chain", "group"):
+        found = [pair for task in sig["kwargs"]["tasks"] for pair in _frozen_ids(signature(task))]
+    elif kind == "chord":
+        found = _frozen_ids(signature(sig["kwargs"]["body"]))
+    else:
+        found = [(sig.options["task_id"], sig.name)] if sig.options.get("task_id") else []
+    for step in sig.options.get("chain") or ():
+        found.extend(_frozen_ids(signature(step)))
+    return found
+
+
+def _store_failure(app: Celery, sig: Signature, failure: Any, traceback: str, parent_id: str) -> None:
+    """Mark the tasks that will never run as failed with the cause, so waiting on them raises it."""
+    if not app.backend.enabled:
+        return
+    from .app.sending import utcnow
+
+    metas = [{"task_id": tid, "status": states.FAILURE, "result": failure, "traceback": traceback, "children": [],
+              "date_done": utcnow().isoformat(), "name": name, "parent_id": parent_id} for tid, name in _frozen_ids(sig)]
+    if metas:
+        app.backend.store_many(metas, expires=app.result_expires)
+
+
+def _request_dict(msg: Message) -> dict[str, Any]:
+    return {"id": msg.id, "task": msg.task, "args": list(msg.args), "kwargs": dict(msg.kwargs), "group": msg.group,
+            "group_index": msg.group_index, "parent_id": msg.parent_id, "root_id": msg.root_id, "retries": msg.retries}
+
+
+def _call_errback(app: Celery, errback: Any, request: dict[str, Any], failure: Any, traceback: str) -> None:
+    """Old style: ``errback(task_id)``. New style, for a task taking three arguments: ``(request, exc, traceback)``."""
+    sig = maybe_signature(errback, app)
+    assert sig is not None
+    args = (request, failure, traceback) if _takes_three(app, sig.name) else (request["id"],)
+    sig.apply_async(args, parent_id=request["id"], root_id=request.get("root_id") or request["id"])
+
+
+def _takes_three(app: Celery, name: str) -> bool:
+    import inspect
+
+    task = app._tasks.get(name)
+    if task is None:
+        return False
+    try:
+        params = inspect.signature(task.run).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in positional) == 3
 
 
 def register_builtins(app: Celery) -> None:
