@@ -96,7 +96,7 @@ def dead_letter_of(queue: str, message: DeliveredMessage) -> DeadLetter:
     deaths = headers.get("x-death") or [{}]
     first = deaths[0] if isinstance(deaths, list) and deaths else {}
     reason = headers.get(H_REASON) or f"dead-lettered by RabbitMQ: {first.get('reason', 'unknown')}"
-    failed_at = headers.get(H_FAILED_AT) or _epoch(first.get("time")) or time.time()
+    failed_at = int(headers.get(H_FAILED_AT) or 0) / 1000 or _epoch(first.get("time")) or time.time()
     key = headers.get(H_DEAD_ID) or message.header.properties.message_id or ""
     return DeadLetter(
         f"{queue}:{key}",

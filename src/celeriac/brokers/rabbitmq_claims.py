@@ -144,7 +144,7 @@ class Claims:
             return False
         real = self.link.topology.queue(delivery.queue)
         envelope = resend_of(delivery.queue, held.message, delivery.delivery_count)
-        envelope.properties.headers.update({H_REASON: reason, H_FAILED_AT: failed_at, H_DEAD_ID: dead_id})
+        envelope.properties.headers.update({H_REASON: reason, H_FAILED_AT: int(failed_at * 1000), H_DEAD_ID: dead_id})
         await send(self.link, [Envelope(delivery.queue, envelope.body, envelope.properties, 0, self.link.topology.dlx, real)])
         with contextlib.suppress(*LOST):
             await held.message.channel.basic_ack(held.message.delivery.delivery_tag)
@@ -156,7 +156,7 @@ class Claims:
     def oldest_enqueued(self, queue: str) -> float | None:
         """Earliest first-publish time among held messages of ``queue`` (see docs on stats)."""
         times = [
-            float((h.message.header.properties.headers or {}).get(H_ENQUEUED, 0) or 0)
+            int((h.message.header.properties.headers or {}).get(H_ENQUEUED, 0) or 0) / 1000
             for h in self.held.values()
             if h.delivery.queue == queue
         ]

@@ -44,7 +44,7 @@ def envelope_of(message: Outgoing, now: float) -> Envelope:
         delivery_mode=2,
         priority=max(0, min(9, message.priority)),
         message_id=message.message_id,
-        headers={H_QUEUE: message.queue, H_ENQUEUED: now, H_DELIVERED: 0},
+        headers={H_QUEUE: message.queue, H_ENQUEUED: int(now * 1000), H_DELIVERED: 0},
     )
     return Envelope(message.queue, message.payload, properties, delay_seconds(message.eta, now))
 
@@ -54,7 +54,7 @@ def resend_of(queue: str, message: DeliveredMessage, counted: int, delay: float 
     properties = copy.copy(message.header.properties)
     merged = dict(properties.headers or {})
     merged.update({H_DELIVERED: max(0, counted), H_QUEUE: queue, **headers})
-    merged.setdefault(H_ENQUEUED, time.time())
+    merged.setdefault(H_ENQUEUED, int(time.time() * 1000))
     properties.headers = merged
     properties.delivery_mode = 2
     return Envelope(queue, message.body, properties, delay_seconds(time.time() + delay, time.time()) if delay > 0 else 0)
@@ -90,8 +90,8 @@ async def send(link: Link, envelopes: Sequence[Envelope]) -> None:
             errors = [r for r in results if isinstance(r, BaseException)]
             pending = failed
             lost = [e for e in errors if not isinstance(e, aiormq.exceptions.DeliveryError)]
-            if lost:
-                raise lost[0]
+            if lost:  # confirms cut off by a closing channel: resend those on a new connection
+                raise ConnectionError(f"publish not confirmed: {lost[0]!r}") from lost[0]
             if failed:
                 link.reset_declarations()  # unroutable or nacked: a queue may have been deleted
 

@@ -29,9 +29,10 @@ MAX_PRIORITY = 10
 
 H_DELIVERED = "x-celeriac-delivered"  # deliveries already counted before the last republish
 H_QUEUE = "x-celeriac-queue"  # logical queue name (without prefix)
-H_ENQUEUED = "x-celeriac-enqueued"  # epoch seconds of the first publish
+H_ENQUEUED = "x-celeriac-enqueued"  # epoch milliseconds (an integer) of the first publish
 H_REASON = "x-celeriac-reason"
-H_FAILED_AT = "x-celeriac-failed-at"
+H_FAILED_AT = "x-celeriac-failed-at"  # epoch milliseconds
+# times are integers: the client sends Python floats as 32-bit floats, minutes off for epochs
 H_DEAD_ID = "x-celeriac-dead-id"
 
 
