@@ -20,7 +20,7 @@ from celeriac.beat import LEASE_NAME, Beat
 from celeriac.beat_entries import Pending, RunState, encode_state, run_id
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.schedules import crontab
-from tests.workers import WorkerProcess, worker_env, write_module
+from tests.workers import WorkerProcess, worker_env, worker_process, write_module
 
 START = dt.datetime(2026, 3, 2, 6, 59, 30, tzinfo=dt.UTC).timestamp()
 
@@ -281,9 +281,9 @@ def tick():
 
 def _beat_command() -> list[str]:
     if importlib.util.find_spec("celeriac.cli.main") is not None:
-        return [sys.executable, "-m", "celeriac", "-A", "beatproc", "beat", "-l", "info"]
+        return [sys.executable, "-m", "celeriac", "-A", "beatproc", "beat", "-l", "info", "-s", "ignored", "--max-interval", "5"]
     # until the main command group exists, run the same click command directly
-    code = "import beatproc; from celeriac.cli.beat import beat; beat.main(['-l', 'info'], obj={'app': beatproc.app})"
+    code = "import beatproc; from celeriac.cli.beat import beat; beat.main(['-l', 'info', '-s', 'ignored'], obj={'app': beatproc.app})"
     return [sys.executable, "-c", code]
 
 
@@ -322,3 +322,10 @@ def test_two_beat_processes_send_each_run_once_and_hand_over_when_the_leader_die
     assert len(queued) == len(set(queued)), "a run was sent twice"
     assert set(by_second) <= set(queued) and not set(by_first) & set(by_second)
     assert len(queued) >= len(by_first) - 1 + len(by_second)  # the leader may die between its log line and the send
+
+
+def test_worker_with_dash_b_runs_the_schedule(tmp_path, sqlite_url):
+    write_module(tmp_path, "beatproc", BEAT_MODULE.format(url=sqlite_url))
+    with worker_process("beatproc", cwd=tmp_path, args=["-B", "-P", "threads", "-c", "2"]) as worker:
+        worker.wait_for_line("is the leader now", timeout=20)
+        worker.wait_for_line("succeeded", count=2, timeout=20)
