@@ -166,3 +166,20 @@ def test_group_result_results_and_parent(app):
     result = (add.s(1, 1) | group(add.s(1), add.s(2))).freeze()
     assert isinstance(result, GroupResult) and len(result) == 2
     assert result.parent is not None and result.parent.id not in {r.id for r in result.results}
+
+
+def test_link_given_when_sending_a_chain_goes_to_its_last_step(app):
+    add = task(app, "add")
+    result = chain(add.s(1, 1), add.s(2)).apply_async(link=add.s(100), link_error=add.s(0))
+    (first,) = queued(app)
+    last = first.chain[0]
+    assert first.callbacks is None and [cb["args"] for cb in last["options"]["link"]] == [[100]]
+    assert first.errbacks[0]["args"] == [0] and last["options"]["link_error"][0]["args"] == [0]
+    assert last["options"]["task_id"] == result.id
+
+
+def test_link_given_when_sending_a_chord_goes_to_its_body(app):
+    add, tsum = task(app, "add"), task(app, "tsum")
+    chord([add.s(1, 1), add.s(2, 2)], tsum.s()).apply_async(link=add.s(100))
+    sent = queued(app)
+    assert all(m.callbacks is None and m.chord["options"]["link"][0]["args"] == [100] for m in sent)

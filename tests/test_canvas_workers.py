@@ -217,3 +217,13 @@ def test_chunks_split_the_work_into_a_group(tasks):
     result = tasks.add.chunks(zip(range(10), range(10), strict=True), 4)()
     assert isinstance(result, GroupResult) and len(result) == 3
     assert result.get(timeout=TIMEOUT) == [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18]]
+
+
+def test_chord_in_a_chord_header_counts_through_its_body(tasks):
+    inner = chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.tsum.s())
+    assert chord([inner, tasks.add.s(3, 3)], tasks.tsum.s())().get(timeout=TIMEOUT) == 12
+
+
+def test_group_inside_a_group_keeps_its_own_results(tasks):
+    result = group(group(tasks.add.s(1, 1), tasks.add.s(2, 2)), tasks.add.s(3, 3))()
+    assert result.get(timeout=TIMEOUT) == [[2, 4], 6]

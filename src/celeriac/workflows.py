@@ -64,7 +64,7 @@ def set_membership(sig: Signature, members: Mapping[str, Any]) -> None:
 def _root_parent(result: Any) -> Any:
     node = result
     while True:
-        parent = getattr(node, "_parent", None) if hasattr(node, "_parent") else getattr(node, "parent", None)
+        parent = node._parent if hasattr(node, "_parent") else getattr(node, "parent", None)
         if parent is None:
             return node
         node = parent
@@ -82,6 +82,14 @@ def _attach_parent(result: Any, parent: Any) -> None:
 
 def _pop(options: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     return {k: options.pop(k) for k in list(keys) if options.get(k) is not None}
+
+
+def _link_options(sig: Signature, options: dict[str, Any]) -> None:
+    """``link``/``link_error`` given when sending a workflow go where the workflow's methods put them."""
+    for key, method in (("link", sig.link), ("link_error", sig.link_error)):
+        value = options.pop(key, None)
+        for item in value if isinstance(value, (list, tuple)) else ([value] if value is not None else []):
+            method(item)
 
 
 class chain(Signature):  # noqa: N801 - Celery's name
@@ -116,6 +124,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs)
         options = {**self.options, **options}
+        _link_options(self, options)
         result = self.freeze()
         members = _pop(options, MEMBERSHIP)
         if members:
@@ -265,6 +274,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs)
         options = {**{k: v for k, v in self.options.items() if k != "group_id"}, **options}
+        _link_options(self, options)
         self._prepare_body(options)
         result = self.freeze()
         self._send_header(args, kwargs, options)
