@@ -136,7 +136,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         """Run every step here, in order (``task_always_eager``)."""
-        result = None
+        result: Any = None
         for index, step in enumerate(self.tasks):
             result = step.apply(args, kwargs) if index == 0 else step.apply((result.get(),))
             if not result.successful():
@@ -154,7 +154,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
 
-    def __or__(self, other: Any) -> chain:
+    def __or__(self, other: Any) -> Any:
         return chain(*self.tasks, other, app=self._app)
 
     def __repr__(self) -> str:
@@ -219,7 +219,7 @@ class group(Signature):  # noqa: N801 - Celery's name
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
 
-    def __or__(self, other: Any) -> Signature:
+    def __or__(self, other: Any) -> Any:
         other = signature(other)
         if type(other) is Signature:
             return chord(self, other, app=self._app)
@@ -315,7 +315,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
     def __call__(self, body: Any = None, **options: Any) -> Any:
         return self.apply_async((), {}, body=body, **options)
 
-    def __or__(self, other: Any) -> chain:
+    def __or__(self, other: Any) -> Any:
         return chain(self, other, app=self._app)
 
     def __repr__(self) -> str:
