@@ -161,14 +161,20 @@ def test_threads_share_a_broker_and_each_message_is_delivered_once(prefix):
     lock = threading.Lock()
     done = threading.Event()
 
+    errors: list[BaseException] = []
+
     def consume(name: str) -> None:
-        while not done.is_set():
-            batch = broker.fetch(["t"], 7, consumer=name, timeout=0.5)
-            broker.ack(batch)
-            with lock:
-                seen.extend(d.message_id for d in batch)
-                if len(seen) >= 300:
-                    done.set()
+        try:
+            while not done.is_set():
+                batch = broker.fetch(["t"], 7, consumer=name, timeout=0.5)
+                broker.ack(batch)
+                with lock:
+                    seen.extend(d.message_id for d in batch)
+                    if len(seen) >= 300:
+                        done.set()
+        except BaseException as exc:
+            errors.append(exc)
+            raise
 
     threads = [threading.Thread(target=consume, args=(f"c{i}",)) for i in range(4)]
     for thread in threads:
@@ -179,6 +185,7 @@ def test_threads_share_a_broker_and_each_message_is_delivered_once(prefix):
     for thread in threads:
         thread.join(5)
     broker.close()
+    assert errors == []
     assert sorted(seen) == sorted(f"m{i}" for i in range(300))
 
 

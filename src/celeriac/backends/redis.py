@@ -65,8 +65,8 @@ class RedisBackend(ResultBackend):
         return self._client
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        self.client  # noqa: B018 - registers the scripts
-        return self._scripts[name](keys=list(keys), args=list(args))
+        client = self.client  # registers the scripts on first use
+        return self._scripts[name](keys=list(keys), args=list(args), client=client)
 
     @property
     def subscriber(self) -> Subscriber:

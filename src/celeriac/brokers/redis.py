@@ -81,14 +81,16 @@ class RedisBroker(StreamsMixin, Broker):
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = make_client(self.target, self.outage, self.options)
-                    self._scripts = {name: self._client.register_script(getattr(scripts, name)) for name in _SCRIPTS}
+                    fresh = make_client(self.target, self.outage, self.options)
+                    # scripts first: other threads use them as soon as they see the client
+                    self._scripts = {name: fresh.register_script(getattr(scripts, name)) for name in _SCRIPTS}
+                    self._client = fresh
                 client = self._client
         return client
 
     def script(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
-        self.client  # noqa: B018 - makes sure the scripts are registered
-        return self._scripts[name](keys=list(keys), args=list(args), client=client or self._client)
+        default = self.client  # registers the scripts on first use
+        return self._scripts[name](keys=list(keys), args=list(args), client=client or default)
 
     @property
     def fetcher(self) -> Fetcher:
