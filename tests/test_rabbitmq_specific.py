@@ -281,3 +281,15 @@ def test_a_forked_child_uses_its_own_connection(make):
     assert os.waitstatus_to_exitcode(status) == 0
     got = broker.fetch(["fork"], 2, consumer="c", timeout=2)
     assert sorted(d.message_id for d in got) == ["from-child", "from-parent"]
+
+
+def test_wakeup_interrupts_a_blocked_fetch(make):
+    require_service("rabbitmq")
+    broker = make()
+    broker.fetch(["idle"], 1, consumer="c", timeout=0.01)
+    timer = threading.Timer(0.3, broker.wakeup)
+    timer.start()
+    start = time.monotonic()
+    assert broker.fetch(["idle"], 1, consumer="c", timeout=10) == []
+    timer.join()
+    assert time.monotonic() - start < 5

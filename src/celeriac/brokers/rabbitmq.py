@@ -56,10 +56,14 @@ class RabbitMQBroker(Broker):
         self.known: set[str] = set()
         self._thread = LoopThread("celeriac-amqp")
         self._parts: tuple[Link, Claims, Streams] | None = None
+        self._pid = os.getpid()
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, factory: Any, *args: Any) -> Any:
         """Run ``factory(link, claims, streams, *args)`` on the private loop."""
+
+        if self._pid != os.getpid():  # forked without after_fork(): never reuse the parent's
+            self.after_fork()
 
         async def run() -> Any:
             return await factory(*self._ensure_parts(), *args)
@@ -110,6 +114,11 @@ class RabbitMQBroker(Broker):
         dead_id, now = uuid.uuid4().hex, time.time()
         self._call(lambda _l, claims, _s: claims.dead_letter(delivery, reason, dead_id, now))
 
+    def wakeup(self) -> None:
+        parts, loop = self._parts, self._thread.running_loop()
+        if parts is not None and loop is not None:
+            loop.call_soon_threadsafe(parts[1].woken.set)
+
     # -- administration ---------------------------------------------------------------------
     def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
         names = list(queues) if queues is not None else sorted(self.known)
@@ -159,16 +168,18 @@ class RabbitMQBroker(Broker):
     def after_fork(self) -> None:
         """In a child: forget the parent's loop and connection without closing them."""
         self._parts = None
+        self._pid = os.getpid()
         self._thread.forget()
 
 
 async def _stats(link: Link, claims: Claims, names: Sequence[str]) -> list[QueueStats]:
+    top = link.topology
     delayed = await admin.delayed_counts(link)
+    sizes = await admin.depths(link, [top.queue(n) for n in names] + [top.dead_queue(n) for n in names])
     now = time.time()
     result = []
     for name in names:
-        ready = await admin.depth(link, link.topology.queue(name))
-        dead = await admin.depth(link, link.topology.dead_queue(name))
+        ready, dead = sizes[top.queue(name)], sizes[top.dead_queue(name)]
         oldest = claims.oldest_enqueued(name)
         age = None if oldest is None else max(0.0, now - oldest)
         result.append(QueueStats(name, ready, delayed.get(name, 0), claims.in_flight(name), dead, age))

@@ -36,12 +36,23 @@ BROWSE_CAP = 10_000
 
 async def depth(link: Link, real: str) -> int:
     """Ready messages in a queue (0 if it does not exist), from a passive declare."""
-    try:
+    return (await depths(link, [real]))[real]
+
+
+async def depths(link: Link, reals: Sequence[str]) -> dict[str, int]:
+    """Ready messages per queue; a missing queue closes the scratch channel, so reopen then."""
+    found: dict[str, int] = {}
+    pending = list(reals)
+    while pending:
         async with link.scratch() as channel:
-            ok = await channel.queue_declare(real, passive=True)
-            return int(ok.message_count or 0)
-    except aiormq.exceptions.ChannelNotFoundEntity:
-        return 0
+            while pending:
+                try:
+                    ok = await channel.queue_declare(pending[0], passive=True)
+                except aiormq.exceptions.ChannelNotFoundEntity:
+                    found[pending.pop(0)] = 0
+                    break
+                found[pending.pop(0)] = int(ok.message_count or 0)
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -61,10 +72,8 @@ async def browsing(link: Link, real: str, cap: int = BROWSE_CAP) -> AsyncIterato
 async def delayed_counts(link: Link) -> Counter[str]:
     """Delayed messages per target queue (logical name), across all wait queues."""
     counts: Counter[str] = Counter()
-    for level in range(DELAY_LEVELS):
-        real = link.topology.delay_queue(level)
-        if await depth(link, real) == 0:
-            continue
+    sizes = await depths(link, [link.topology.delay_queue(level) for level in range(DELAY_LEVELS)])
+    for real in (name for name, size in sizes.items() if size):
         async with browsing(link, real) as (_, taken):
             counts.update(link.topology.logical(queue_of_delay_key(m.routing_key or "")) for m in taken)
     return counts
@@ -76,14 +85,13 @@ async def purge(link: Link, queue: str) -> int:
     channel = await link.channel("pub")
     ok = await channel.queue_purge(real)
     removed = int(ok.message_count or 0)
-    for level in range(DELAY_LEVELS):
-        removed += await _drop_matching(link, link.topology.delay_queue(level), lambda m: queue_of_delay_key(m.routing_key or "") == real)
+    sizes = await depths(link, [link.topology.delay_queue(level) for level in range(DELAY_LEVELS)])
+    for wait in (name for name, size in sizes.items() if size):
+        removed += await _drop_matching(link, wait, lambda m: queue_of_delay_key(m.routing_key or "") == real)
     return removed
 
 
 async def _drop_matching(link: Link, real: str, match: Callable[[DeliveredMessage], bool]) -> int:
-    if await depth(link, real) == 0:
-        return 0
     async with browsing(link, real) as (channel, taken):
         chosen = [m for m in taken if match(m)]
         for message in chosen:

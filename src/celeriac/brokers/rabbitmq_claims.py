@@ -45,12 +45,14 @@ class Claims:
         self._fetching = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self.woken = asyncio.Event()
 
     # -- fetch -------------------------------------------------------------------------------
     async def fetch(self, queues: Sequence[str], limit: int, consumer: str, timeout: float, lease: float) -> list[Delivery]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with self._fetching:
+            self.woken.clear()
             inbox = await self.link.retrying(lambda: self._consume(queues, max(1, limit), deadline))
         taken, extra = inbox[:limit], inbox[limit:]
         if extra:
@@ -73,7 +75,7 @@ class Claims:
             for queue, real in zip(queues, reals, strict=True):
                 ok = await channel.basic_consume(real, on_message, arguments=self.consumer_args)
                 by_tag[ok.consumer_tag] = queue
-            await _wait_any(arrived, channel.closing, deadline - asyncio.get_running_loop().time())
+            await _wait_any([arrived, self.woken], channel.closing, deadline - asyncio.get_running_loop().time())
         finally:
             for tag in by_tag:
                 with contextlib.suppress(*LOST):
@@ -180,7 +182,7 @@ class Claims:
                     await self._put_back([(h.delivery.queue, h.message, h.delivery.delivery_count) for h in live])
                 continue
             soonest = min(h.expires for h in self.held.values())
-            await _wait_any(self._changed, None, soonest - now)
+            await _wait_any([self._changed], None, soonest - now)
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -188,13 +190,14 @@ class Claims:
         self.held.clear()
 
 
-async def _wait_any(event: asyncio.Event, closing: asyncio.Future[object] | None, timeout: float) -> None:
-    """Wait for ``event`` (or ``closing``) up to ``timeout`` seconds."""
-    waiter = asyncio.ensure_future(event.wait())
-    futures: set[asyncio.Future[object]] = {waiter}  # type: ignore[arg-type]
+async def _wait_any(events: Sequence[asyncio.Event], closing: asyncio.Future[object] | None, timeout: float) -> None:
+    """Wait for any of ``events`` (or ``closing``) up to ``timeout`` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    futures: set[asyncio.Future[object]] = set(waiters)  # type: ignore[arg-type]
     if closing is not None:
         futures.add(closing)
     try:
         await asyncio.wait(futures, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        waiter.cancel()
+        for waiter in waiters:
+            waiter.cancel()

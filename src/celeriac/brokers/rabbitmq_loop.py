@@ -48,6 +48,11 @@ class LoopThread:
         ready.wait()
         self._loop, self._pid = loop, os.getpid()
 
+    def running_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop if this process has started one, without starting it."""
+        loop = self._loop
+        return loop if loop is not None and self._pid == os.getpid() and not loop.is_closed() else None
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result in the calling thread."""
         if threading.current_thread() is self._thread:
