@@ -147,9 +147,25 @@ def _shutdown(controller: WorkController, args: dict[str, Any]) -> Any:
     return {"ok": "shutting down"}
 
 
+_REQUEST_KEYS = ("id", "name", "args", "kwargs", "type", "hostname", "time_start", "acknowledged", "delivery_info",
+                 "worker_pid")
+
+
+def _request_info(controller: WorkController, entry: dict[str, Any]) -> dict[str, Any]:
+    """A running task in Celery's ``active`` shape, whichever pool described it."""
+    info = {
+        "id": entry.get("id"), "name": entry.get("name"), "args": entry.get("args"), "kwargs": entry.get("kwargs"),
+        "type": entry.get("type") or entry.get("name"), "hostname": entry.get("hostname") or controller.options.hostname,
+        "time_start": entry.get("time_start") or entry.get("t"), "acknowledged": entry.get("acknowledged", True),
+        "delivery_info": entry.get("delivery_info") or {"routing_key": entry.get("queue")},
+        "worker_pid": entry.get("worker_pid"),
+    }
+    return {key: info[key] for key in _REQUEST_KEYS}
+
+
 @command("active")
 def _active(controller: WorkController, args: dict[str, Any]) -> Any:
-    return controller.pool.active()
+    return [_request_info(controller, entry) for entry in controller.pool.active()]
 
 
 @command("reserved")
@@ -261,7 +277,8 @@ def _masked(key: str, value: Any) -> Any:
 def _query_task(controller: WorkController, args: dict[str, Any]) -> Any:
     wanted = set(_ids(args.get("ids") or args.get("id")))
     found: dict[str, Any] = {}
-    for state, requests in (("active", controller.pool.active()), ("reserved", controller.pool.reserved())):
+    active = [_request_info(controller, entry) for entry in controller.pool.active()]
+    for state, requests in (("active", active), ("reserved", controller.pool.reserved())):
         for request in requests:
             if request.get("id") in wanted:
                 found.setdefault(request["id"], [state, request])
