@@ -147,7 +147,7 @@ class Outage:
             self._restored_at = time.monotonic()
             quiet = self._quiet
         if not quiet:
-            logger.warning("%s: connection to Redis restored", self.what)
+            logger.info("%s: connection to Redis restored", self.what)
 
 
 class _ReportingRetry(Retry):
