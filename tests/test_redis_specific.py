@@ -227,6 +227,28 @@ def test_wakeup_interrupts_a_blocked_fetch(prefix):
     assert result and result[0] < 5
 
 
+def test_blocked_fetch_recreates_groups_when_its_streams_are_deleted(prefix):
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "client_name": name})
+    got: list[object] = []
+
+    def consume() -> None:
+        try:
+            got.extend(d.message_id for d in broker.fetch(["g"], 1, consumer="c", timeout=10))
+        except Exception as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    assert _wait_until(lambda: _blocked_clients(name) == 1)
+    raw = _raw()
+    raw.delete(*[key for key in raw.scan_iter(match=f"{prefix}celeriac:q:*")])  # as a FLUSHDB would
+    broker.publish("g", b"x", message_id="after-delete")
+    thread.join(15)
+    broker.close()
+    assert got == ["after-delete"]
+
+
 def _kill_connections(name: str) -> int:
     """Kill this test's own connections (as CLIENT KILL TYPE normal would, without touching others)."""
     raw = _raw()

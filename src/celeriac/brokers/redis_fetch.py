@@ -6,7 +6,8 @@ fetcher blocks on every priority stream of its queues (plus each queue's ``tick`
 message arrives, the next delayed message is due, or a sweep for expired leases is due, whichever
 comes first. Connection loss never escapes a fetch: it is logged once, retried with backoff, and
 the fetch returns empty when its timeout passes. After a Redis restart the groups are gone; a
-NOGROUP reply makes the next claim recreate them.
+NOGROUP reply (or a blocked read told that its stream was deleted) makes the next claim
+recreate them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
     from .redis import RedisBroker
 
 GROUP = "celeriac"
+
+
+def _groups_gone(error: ResponseError) -> bool:
+    """The stream or its group vanished (a restart, a FLUSHDB, a deleted key): recreate, do not fail."""
+    text = str(error)
+    return "NOGROUP" in text or "no longer exists" in text
 
 
 class Fetcher:
@@ -54,10 +61,10 @@ class Fetcher:
                 time.sleep(min(0.05 * 2**failures, 2.0, max(0.0, deadline - time.monotonic())))
                 got = []
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not _groups_gone(exc):
                     raise
                 self.broker.client.delete(*[f"{self.broker.base(q)}:groups" for q in queues])
-                continue
+                got = []
             if got or time.monotonic() >= deadline or self._take_wake():
                 return got
 
