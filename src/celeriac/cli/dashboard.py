@@ -74,7 +74,7 @@ def serve(celeriac_app: Any, flags: dict[str, Any], config_file: str) -> None:
     web = create_app(celeriac_app, opts=opts)
     click.echo(f"celeriac dashboard on http://{opts.address}:{opts.port}{opts.prefix}/ "
                f"(broker {mask_url(celeriac_app.broker_url)}, history {mask_url(opts.db)})")
-    uvicorn.run(web, host=opts.address, port=opts.port, log_level="warning", proxy_headers=False)
+    uvicorn.run(web, host=opts.address, port=opts.port, log_level="warning", proxy_headers=False, timeout_graceful_shutdown=3)
 
 
 flower = _command("flower", "Serve the monitoring dashboard (Flower's command and options).")

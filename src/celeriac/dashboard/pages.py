@@ -64,12 +64,18 @@ def task(request: Request) -> Response:
     if row is None and meta is None:
         return render(request, "missing.html", {"what": "task", "name": task_id, "page": "tasks"}, status_code=404)
     context = {
-        "task": row or {"uuid": task_id, "state": meta.get("status") if meta else "PENDING"},
+        "task": row or _row_from_meta(task_id, meta or {}),
         "meta": meta, "timeline": queries.timeline(d.store, task_id),
         "rel": queries.relatives(d.store, row) if row else {}, "page": "tasks",
         "finished": (row or {}).get("state") in states.READY_STATES,
     }
     return _fragment(request, "_task_body.html", "task.html", context)
+
+
+def _row_from_meta(task_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """A task the history has not heard of yet, as far as the result backend knows it."""
+    return {"uuid": task_id, "state": meta.get("status") or "PENDING", "name": meta.get("name"),
+            "queue": meta.get("queue"), "worker": meta.get("worker"), "runtime": None}
 
 
 def _backend_meta(request: Request, task_id: str) -> dict[str, Any] | None:

@@ -17,13 +17,13 @@ STATE_CLASS = {"SUCCESS": "ok", "FAILURE": "bad", "REVOKED": "muted", "REJECTED"
 
 
 def when(ts: float | None) -> str:
-    if not ts:
+    if not ts or isinstance(ts, jinja2.Undefined):
         return ""
     return dt.datetime.fromtimestamp(float(ts), dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or isinstance(seconds, jinja2.Undefined):
         return ""
     s = float(seconds)
     return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s" if s < 120 else f"{s / 60:.1f} min"

@@ -36,6 +36,7 @@
 
   const charts = {};
   let drawing = false;
+  let span = [0, 1];  // the time window every chart shows, from the task series
 
   function chart(id, series, data) {
     const el = document.getElementById(id);
@@ -49,7 +50,7 @@
     if (charts[id]) charts[id].destroy();
     el.textContent = "";
     charts[id] = new uPlot({ width: width, height: 180, series: [{}].concat(series),
-      axes: [{}, { size: 50 }], legend: { live: false } }, data, el);
+      scales: { x: { time: true, range: () => span } }, axes: [{}, { size: 50 }], legend: { live: false } }, data, el);
   }
 
   const palette = ["#2f855a", "#c53030", "#2b6cb0", "#b7791f", "#6b46c1", "#319795"];
@@ -60,12 +61,13 @@
     try {
       const data = await (await fetch(prefix + "/api/charts", { headers: { Accept: "application/json" } })).json();
       const t = data.tasks;
+      span = [t.x[0], t.x[t.x.length - 1]];
       chart("chart-throughput", [{ label: "finished", stroke: palette[0], fill: "rgba(47,133,90,.12)" }], [t.x, t.succeeded.map((v, i) => v + t.failed[i])]);
       chart("chart-failures", [{ label: "failed", stroke: palette[1], fill: "rgba(197,48,48,.12)" }], [t.x, t.failed]);
-      chart("chart-runtime", ["p50", "p95", "p99"].map((p, i) => ({ label: p, stroke: palette[2 + i] })), [t.x, t.p50, t.p95, t.p99]);
+      chart("chart-runtime", ["p50", "p95", "p99"].map((p, i) => ({ label: p, stroke: palette[2 + i], spanGaps: true, points: { show: true, size: 4 } })), [t.x, t.p50, t.p95, t.p99]);
       const q = data.queues;
       const names = Object.keys(q.queues);
-      if (q.x.length) chart("chart-queues", names.map((n, i) => ({ label: n, stroke: palette[i % palette.length] })), [q.x].concat(names.map((n) => q.queues[n])));
+      if (q.x.length) chart("chart-queues", names.map((n, i) => ({ label: n, stroke: palette[i % palette.length], points: { show: true, size: 4 } })), [q.x].concat(names.map((n) => q.queues[n])));
     } catch (e) {
       // the next tick tries again
     } finally {
