@@ -249,6 +249,42 @@ def test_blocked_fetch_recreates_groups_when_its_streams_are_deleted(prefix):
     assert got == ["after-delete"]
 
 
+def test_blocked_fetch_wakes_for_a_delayed_message_sent_while_it_waits(prefix):
+    name = f"eta-{uuid.uuid4().hex[:8]}"
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "client_name": name, "visibility_timeout": 60})
+    got: list[tuple[str, float]] = []
+
+    def consume() -> None:
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            got.extend((d.message_id, time.time()) for d in broker.fetch(["e"], 1, consumer="c", timeout=10))
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    assert _wait_until(lambda: _blocked_clients(name) == 1)  # blocked for up to 5 s
+    eta = time.time() + 0.5
+    broker.publish("e", b"x", message_id="soon", eta=eta)
+    thread.join(15)
+    broker.close()
+    assert [mid for mid, _ in got] == ["soon"]
+    assert eta <= got[0][1] < eta + 1.0
+
+
+def test_dead_letters_of_every_queue_are_listed_and_requeued_by_id(prefix):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    for queue in ("dl-a", "dl-b"):
+        broker.publish(queue, b"poison", message_id=f"bad-{queue}")
+        (delivery,) = broker.fetch([queue], 1, consumer="c", timeout=2)
+        broker.dead_letter(delivery, f"cannot run in {queue}")
+    dead = broker.dead_letters()
+    assert sorted((d.queue, d.message_id, d.reason) for d in dead) == [
+        ("dl-a", "bad-dl-a", "cannot run in dl-a"), ("dl-b", "bad-dl-b", "cannot run in dl-b")]
+    assert broker.requeue_dead([d.id for d in dead]) == 2
+    assert [d.message_id for d in broker.fetch(["dl-b"], 5, consumer="c", timeout=2)] == ["bad-dl-b"]
+    assert broker.dead_letters() == []
+    broker.close()
+
+
 def _kill_connections(name: str) -> int:
     """Kill this test's own connections (as CLIENT KILL TYPE normal would, without touching others)."""
     raw = _raw()
