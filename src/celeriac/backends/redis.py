@@ -212,3 +212,4 @@ class RedisBackend(ResultBackend):
         """Forget the parent's pool and listener thread (which does not exist here); reopen lazily."""
         self._subscriber = self._client = None
         self._lock = threading.Lock()
+        self.outage = Outage("result backend")  # its lock may have been held by a parent thread at fork

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from ..brokers.redis_connection import CONNECTION_ERRORS, Outage
+from ..brokers.redis_connection import CONNECTION_ERRORS, Outage, logger
 
 Snapshot = tuple[int, dict[str, int]]
 
@@ -93,10 +93,13 @@ class Subscriber:
                 failures = 0
                 if conn.can_read(timeout=1.0):
                     self._handle(conn.read_response())
-            except CONNECTION_ERRORS as exc:
+            except Exception as exc:  # any failure: reconnect rather than leave waiters unwoken
                 if self._closed:
                     break
-                self.outage.lost(exc)
+                if isinstance(exc, CONNECTION_ERRORS):
+                    self.outage.lost(exc)
+                else:
+                    logger.warning("result listener failed (%r); reconnecting", exc)
                 self._drop()
                 failures += 1
                 time.sleep(min(2.0, 0.05 * 2**failures))

@@ -243,6 +243,7 @@ class RedisBroker(StreamsMixin, Broker):
         with self._lock:
             self._fetcher = self._client = None
         self._lock = threading.Lock()
+        self.outage = Outage("broker")  # its lock may have been held by a parent thread at fork
 
 
 def _dead_letter(queue: str, sid: str, fields: Mapping[bytes, bytes]) -> DeadLetter:
