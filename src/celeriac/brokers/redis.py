@@ -240,9 +240,8 @@ class RedisBroker(StreamsMixin, Broker):
 
     def after_fork(self) -> None:
         """Forget the parent's pools without touching its sockets; new ones open lazily."""
-        with self._lock:
-            self._fetcher = self._client = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # not acquired: a parent thread may have held it at fork
+        self._fetcher = self._client = None
         self.outage = Outage("broker")  # its lock may have been held by a parent thread at fork
 
 
