@@ -3,5 +3,7 @@ from reports import views
 
 urlpatterns = [
     path("reports/<int:size>", views.start_report),
-    path("results/<str:result_id>", views.report_result),
+    path("attempt", views.start_attempt),
+    path("broken", views.start_broken),
+    path("results/<str:result_id>", views.task_result),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.utils.module_loading import import_string
+from django.utils.module_loading import import_string  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
 from ... import states
 from ...app.base import shared_task
