@@ -135,6 +135,19 @@ def test_classic_queue_counts_a_delivery_lost_with_its_connection(make):
     assert again.delivery_count == d.delivery_count + 1
 
 
+def test_classic_queue_counts_every_delivery_lost_with_a_connection(make):
+    require_service("rabbitmq")
+    prefix = make().topology.prefix
+    make(queue_prefix=prefix).publish("crash", b"x", message_id="poison")
+    counts = []
+    for _ in range(3):
+        holder = make(queue_prefix=prefix)
+        (d,) = holder.fetch(["crash"], 1, consumer="dies", timeout=5)
+        counts.append(d.delivery_count)
+        holder.close()  # the connection goes away with the message unacked
+    assert counts == [1, 2, 3]
+
+
 # -- connection loss -----------------------------------------------------------------------------
 def test_connection_closed_by_the_server_under_load_loses_nothing(make):
     require_service("rabbitmq")

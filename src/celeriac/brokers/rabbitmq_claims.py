@@ -53,10 +53,16 @@ class Claims:
         deadline = loop.time() + timeout
         async with self._fetching:
             self.woken.clear()
-            inbox = await self.link.retrying(lambda: self._consume(queues, max(1, limit), deadline))
-        taken, extra = inbox[:limit], inbox[limit:]
-        if extra:
-            await self._put_back([(q, m, delivery_count(m.header.properties.headers, m.delivery.redelivered) - 1) for q, m in extra])
+            while True:
+                inbox = await self.link.retrying(lambda: self._consume(queues, max(1, limit), deadline))
+                fresh = [(q, m) for q, m in inbox if not _uncounted_return(m)]
+                taken = fresh[:limit]
+                chosen = {id(m) for _, m in taken}
+                extra = [(q, m) for q, m in inbox if id(m) not in chosen]
+                if extra:  # beyond the limit, or returned by a lost connection: back, counted exactly
+                    await self._put_back([(q, m, _counted(m) - 1) for q, m in extra])
+                if taken or loop.time() >= deadline or self.woken.is_set():
+                    break
         return [self._hold(queue, message, consumer, loop.time() + lease) for queue, message in taken]
 
     async def _consume(self, queues: Sequence[str], limit: int, deadline: float) -> list[tuple[str, DeliveredMessage]]:
@@ -188,6 +194,19 @@ class Claims:
         if self._reaper is not None:
             self._reaper.cancel()
         self.held.clear()
+
+
+def _counted(message: DeliveredMessage) -> int:
+    return delivery_count(message.header.properties.headers, bool(message.delivery.redelivered))
+
+
+def _uncounted_return(message: DeliveredMessage) -> bool:
+    """A classic-queue message RabbitMQ returned after a connection loss (no count of its own).
+
+    It is republished with that lost delivery counted, so a message that keeps killing workers
+    is counted exactly each time, not just "at least twice"."""
+    headers = message.header.properties.headers or {}
+    return bool(message.delivery.redelivered) and "x-delivery-count" not in headers
 
 
 async def _wait_any(events: Sequence[asyncio.Event], closing: asyncio.Future[object] | None, timeout: float) -> None:

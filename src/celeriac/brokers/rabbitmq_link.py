@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiormq
 from aiormq.abc import AbstractChannel
 
+from ..exceptions import ImproperlyConfigured
 from .rabbitmq_topology import DELAY_LEVELS, Topology, delay_bindings, deliver_binding
 from .rabbitmq_url import AMQPSettings
 
@@ -142,7 +143,12 @@ class Link:
         dead = self.topology.dead_queue(name)
         await channel.queue_declare(dead, durable=True, arguments=self.topology.plain_args())
         await channel.queue_bind(dead, self.topology.dlx, routing_key=real)
-        await channel.queue_declare(real, durable=True, arguments=self.topology.queue_args())
+        try:
+            await channel.queue_declare(real, durable=True, arguments=self.topology.queue_args())
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise ImproperlyConfigured(
+                f"RabbitMQ queue {real!r} exists with other arguments than celeriac declares ({exc}); delete it or use another queue name"
+            ) from exc
         self._declared.add(real)
         return real
 
