@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .. import __version__
+from .. import __version__, signals
 from ..control import STREAM
 from ..events import lamport_tick
 from . import ratelimit
@@ -46,6 +46,19 @@ def command(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
+#: where the worker's main follower stands in the control stream. Set when the worker starts (before
+#: any child forks) and advanced as commands are applied, so a child forked at any time inherits
+#: a position that matches the state it was forked with, and misses no later command.
+_position: dict[str, str | None] = {}
+
+
+@signals.worker_init.connect
+def _remember_start(sender: Any = None, **_: Any) -> None:
+    app = getattr(sender, "app", None)
+    if app is not None:
+        _position["cursor"] = app.broker.stream_tail(STREAM)
+
+
 class ControlFollower(threading.Thread):
     """Reads the control stream from where it stood at start and handles commands meant for us."""
 
@@ -57,7 +70,7 @@ class ControlFollower(threading.Thread):
         self.reply = reply
         self.revoked = revoked or controller.revoked
         self.stop = stop or controller.stop_event
-        self.cursor = self.app.broker.stream_tail(STREAM)
+        self.cursor = _position["cursor"] if "cursor" in _position else self.app.broker.stream_tail(STREAM)
         if not reply:
             ratelimit.set_share(self.app, getattr(controller.pool, "target", controller.options.concurrency))
 
@@ -70,8 +83,13 @@ class ControlFollower(threading.Thread):
                 self.stop.wait(1.0)
                 continue
             for cursor, data in entries:
+                try:
+                    self._handle(data)
+                except Exception:  # a reply that could not be sent must not stop the follower
+                    logger.exception("handling a control command failed")
                 self.cursor = cursor
-                self._handle(data)
+                if self.reply:
+                    _position["cursor"] = cursor
 
     def _handle(self, data: bytes) -> None:
         try:
@@ -91,19 +109,41 @@ class ControlFollower(threading.Thread):
         if not self.reply:
             if method in CHILD_COMMANDS:
                 _apply_in_child(self.controller, method, args)
+            if method in (*CHILD_COMMANDS, "revoke") and cmd.get("reply_to"):
+                self.app.broker.mailbox_put(_child_box(cmd), b"1", ttl=60)
             return
         self._answer(cmd, method, args)
 
     def _answer(self, cmd: dict[str, Any], method: str | None, args: dict[str, Any]) -> None:
         handler = HANDLERS.get(method or "")
+        children = self._children() if method in (*CHILD_COMMANDS, "revoke") and cmd.get("reply_to") else 0
         try:
             result = handler(self.controller, args) if handler else {"error": f"unknown command {method!r}"}
         except Exception as exc:
             logger.exception("control command %s failed", method)
             result = {"error": repr(exc)}
+        if children:
+            self._await_children(cmd, children)
         if cmd.get("reply_to"):
             payload = orjson.dumps({self.controller.options.hostname: result}, default=repr)
             self.app.broker.mailbox_put(cmd["reply_to"], payload, ttl=60)
+
+    def _children(self) -> int:
+        """Prefork children that must apply a command before the node's reply says it is done."""
+        return len(getattr(self.controller.pool, "children", None) or {})
+
+    def _await_children(self, cmd: dict[str, Any], expected: int, timeout: float = 3.0) -> None:
+        """Reply only once every child has applied the command (or after ``timeout``, with a warning)."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while seen < expected and (remaining := deadline - time.monotonic()) > 0:
+            seen += len(self.app.broker.mailbox_take(_child_box(cmd), timeout=remaining))
+        if seen < expected:
+            logger.warning("%s: %d of %d pool children confirmed in time", cmd.get("method"), seen, expected)
+
+
+def _child_box(cmd: dict[str, Any]) -> str:
+    return f"children.{cmd.get('ticket')}"
 
 
 def _apply_in_child(controller: WorkController, method: str, args: dict[str, Any]) -> None:
