@@ -142,6 +142,11 @@ class PostgresDatabase(Database):
         with conn.transaction():
             yield conn
 
+    def executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with conn.cursor() as cur:
+                cur.executemany(self._sql(sql), rows)
+
 
 def open_database(url: str) -> Database:
     scheme = urlsplit(url).scheme

@@ -43,9 +43,9 @@ class TaskFilter:
             clauses.append("created <= ?")
             params.append(self.until)
         if self.search:
-            clause, value = _search_clause(store, self.search)
+            clause, values = _search_clause(store, self.search)
             clauses.append(clause)
-            params.append(value)
+            params += values
         return clauses, params
 
     def as_query(self) -> dict[str, str]:
@@ -54,13 +54,22 @@ class TaskFilter:
         return out
 
 
-def _search_clause(store: Store, text: str) -> tuple[str, str]:
-    if store.searchable and store.db.dialect == "sqlite" and len(text) >= 3:
-        return "rowid IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)", '"' + text.replace('"', '""') + '"'
+_BODY = "(coalesce(args,'') || ' ' || coalesce(kwargs,'') || ' ' || coalesce(result,'') || ' ' || coalesce(exception,''))"
+_DENSE = 2000
+
+
+def _search_clause(store: Store, text: str) -> tuple[str, list[Any]]:
+    """Rare terms: the trigram index names the few rows. Common terms: scan newest-first with LIKE,
+    which finds a page of matches after a few thousand rows (cheaper than listing every match)."""
     like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if store.searchable and store.db.dialect == "sqlite" and len(text) >= 3:
+        phrase = '"' + text.replace('"', '""') + '"'
+        ids = [r["rowid"] for r in store.db.query(
+            "SELECT rowid FROM task_search WHERE task_search MATCH ? LIMIT ?", (phrase, _DENSE))]
+        if len(ids) < _DENSE:
+            return f"rowid IN ({', '.join('?' for _ in ids) or 'NULL'})", ids
     op = "ILIKE" if store.db.dialect == "postgres" else "LIKE"
-    body = "(coalesce(args,'') || ' ' || coalesce(kwargs,'') || ' ' || coalesce(result,''))"
-    return f"{body} {op} ? ESCAPE '\\'", like
+    return f"{_BODY} {op} ? ESCAPE '\\'", [like]
 
 
 def encode_cursor(row: dict[str, Any]) -> str:

@@ -55,7 +55,7 @@ _SQLITE_SEARCH = "CREATE VIRTUAL TABLE IF NOT EXISTS task_search USING fts5(body
 _PG_SEARCH = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS tasks_search ON tasks USING gin "
-    "((coalesce(args,'') || ' ' || coalesce(kwargs,'') || ' ' || coalesce(result,'')) gin_trgm_ops)",
+    "((coalesce(args,'') || ' ' || coalesce(kwargs,'') || ' ' || coalesce(result,'') || ' ' || coalesce(exception,'')) gin_trgm_ops)",
 ]
 
 

@@ -97,14 +97,14 @@ class Store:
     def _index_search(self, conn: Any, rows: Iterable[dict[str, Any]]) -> None:
         if not self.searchable or self.db.dialect != "sqlite":
             return
-        ids = [r["uuid"] for r in rows if r.get("args") or r.get("kwargs") or r.get("result")]
+        ids = [r["uuid"] for r in rows if r.get("args") or r.get("kwargs") or r.get("result") or r.get("exception")]
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ", ".join("?" for _ in chunk)
             where = f"WHERE uuid IN ({marks})"
             self.db.run(conn, f"DELETE FROM task_search WHERE rowid IN (SELECT rowid FROM tasks {where})", chunk)  # noqa: S608
             self.db.run(conn, "INSERT INTO task_search (rowid, body) SELECT rowid, coalesce(args,'') || ' ' || "  # noqa: S608
-                        f"coalesce(kwargs,'') || ' ' || coalesce(result,'') FROM tasks {where}", chunk)
+                        f"coalesce(kwargs,'') || ' ' || coalesce(result,'') || ' ' || coalesce(exception,'') FROM tasks {where}", chunk)
 
     def _write_workers(self, conn: Any, events: Sequence[dict[str, Any]]) -> None:
         latest: dict[str, dict[str, Any]] = {}
