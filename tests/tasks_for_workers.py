@@ -41,6 +41,7 @@ def pid():
 @app.task
 def slow(name, seconds):
     mark(name)
+    print(f"started {name}")
     time.sleep(seconds)
     return name
 

@@ -81,7 +81,7 @@ def test_hard_time_limit_fails_the_task_and_the_worker_carries_on(project, pool,
 def test_killed_child_task_is_redelivered_at_once_and_finishes_once(project):
     with project.worker("-P", "prefork", "-c", "1") as w:
         result = project.send("slow", ("victim", 1.5))
-        w.wait_for_line("received")
+        w.wait_for_line("started victim")
         (child,) = [p for p in _children(w.pid)]
         os.kill(child, signal.SIGKILL)
         assert result.get(timeout=20) == "victim"

@@ -120,6 +120,9 @@ def worker_process(
         if wait_ready:
             worker.wait_for_line("ready.", timeout=ready_timeout)
         yield worker
+    except BaseException:
+        print(f"--- worker output ({app}) ---\n{worker.output[-6000:]}")  # shown by pytest on failure
+        raise
     finally:
         worker.stop()
         if proc.poll() is None:

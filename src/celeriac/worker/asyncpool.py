@@ -40,7 +40,6 @@ class AsyncPool:
         self._processed = 0
         self._terminated: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._freed: asyncio.Event | None = None
         self._io = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="celeriac-io")
 
     def start(self) -> None:
@@ -54,12 +53,11 @@ class AsyncPool:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=max(4, self.capacity)))
-        self._freed = asyncio.Event()
         tasks: set[asyncio.Task[Any]] = set()
         while not self.stop_event.is_set():
             if len(tasks) >= self.capacity:
-                await self._freed.wait()
-                self._freed.clear()
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                tasks.difference_update(done)
                 continue
             for delivery in await self._io_call(self._fetch, self.capacity - len(tasks)):
                 task = asyncio.create_task(self._process(delivery))
@@ -107,7 +105,6 @@ class AsyncPool:
             self.controller.logger.exception("internal error handling %s; it will be redelivered", delivery.message_id)
         finally:
             self.holdings.unhold(delivery)
-            self._freed.set()
 
     # -- control surface ----------------------------------------------------------------------
     def stop(self, cold: bool = False) -> None:

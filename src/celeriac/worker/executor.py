@@ -143,7 +143,7 @@ async def execute_async(task: Task[Any, Any], request: Request, soft_limit: floa
         if task.is_async:
             value = await _limited(task(*request.args, **request.kwargs), soft_limit, hard_limit)
         else:
-            value = await asyncio.to_thread(task, *request.args, **request.kwargs)
+            value = await asyncio.to_thread(_call_in_thread, task, request, soft_limit, hard_limit)
         outcome: Outcome = Succeeded(value, attempt.elapsed())
     except BaseException as exc:
         if isinstance(exc, asyncio.CancelledError) and not isinstance(exc, _HardLimit):
@@ -153,6 +153,18 @@ async def execute_async(task: Task[Any, Any], request: Request, soft_limit: floa
         pop_request(token)
     _postrun(task, request, outcome)
     return outcome
+
+
+def _call_in_thread(task: Task[Any, Any], request: Request, soft: float | None, hard: float | None) -> Any:
+    """A sync task in a pool thread, with its limits raised inside that thread."""
+    from .limits import thread_limits
+
+    token = push_request(request)
+    try:
+        with thread_limits.limit(soft, hard):
+            return task(*request.args, **request.kwargs)
+    finally:
+        pop_request(token)
 
 
 class _HardLimit(asyncio.CancelledError):

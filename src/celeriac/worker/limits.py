@@ -19,12 +19,15 @@ class _MainThreadTimer:
     """SIGALRM-based limits for the main thread: soft first, then hard (if the process keeps it)."""
 
     def __init__(self) -> None:
+        self.soft_pending = False
         self.pending_hard: float | None = None
 
     def _on_alarm(self, signum: int, frame: object) -> None:
-        if self.pending_hard is not None:
-            remaining, self.pending_hard = self.pending_hard, None
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.001))
+        if self.soft_pending:
+            self.soft_pending = False
+            if self.pending_hard is not None:
+                remaining, self.pending_hard = self.pending_hard, None
+                signal.setitimer(signal.ITIMER_REAL, max(remaining, 0.001))
             raise SoftTimeLimitExceeded("soft time limit exceeded")
         raise TimeLimitExceeded("hard time limit exceeded")
 
@@ -36,16 +39,17 @@ class _MainThreadTimer:
             return
         previous = signal.signal(signal.SIGALRM, self._on_alarm)
         if soft:
+            self.soft_pending = True
             self.pending_hard = (hard - soft) if hard and hard > soft else None
             signal.setitimer(signal.ITIMER_REAL, soft)
         else:
-            self.pending_hard = None
+            self.soft_pending, self.pending_hard = False, None
             signal.setitimer(signal.ITIMER_REAL, hard or 0)
         try:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            self.pending_hard = None
+            self.soft_pending, self.pending_hard = False, None
             signal.signal(signal.SIGALRM, previous)
 
 
@@ -91,3 +95,6 @@ class ThreadLimits:
             timers = self._timers.pop(threading.get_ident(), [])
         for timer in timers:
             timer.cancel()
+
+
+thread_limits = ThreadLimits()
