@@ -62,14 +62,21 @@ class Site:
         self.env = {"EXAMPLE_TASK_SECONDS": TASK_SECONDS, **env}
         self.port = free_port()
         self.web: WorkerProcess | None = None
+        self.others: list[WorkerProcess] = []
 
-    def start_web(self, args: Sequence[str], ready: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
+    def start(self, args: Sequence[str], ready: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
+        """Start ``python <args>`` in the example's folder and wait for its ``ready`` line."""
         proc = subprocess.Popen(
             [sys.executable, *args], cwd=self.root, env=worker_env(self.root, {**self.env, **(env or {})}),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
-        self.web = WorkerProcess(proc)
-        self.web.wait_for_line(ready, timeout=60)
+        started = WorkerProcess(proc)
+        self.others.append(started)
+        started.wait_for_line(ready, timeout=60)
+        return started
+
+    def start_web(self, args: Sequence[str], ready: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
+        self.web = self.start(args, ready, env)
         return self.web
 
     @contextmanager
@@ -86,12 +93,13 @@ class Site:
         return self.request("GET", path)[1]
 
     def stop(self) -> None:
-        if self.web is not None and self.web.proc.poll() is None:
-            os.killpg(self.web.proc.pid, signal.SIGTERM)
-            try:
-                self.web.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.web.proc.pid, signal.SIGKILL)
+        for started in self.others:
+            if started.proc.poll() is None:
+                os.killpg(started.proc.pid, signal.SIGTERM)
+                try:
+                    started.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(started.proc.pid, signal.SIGKILL)
 
 
 @contextmanager
