@@ -151,3 +151,23 @@ def test_url_prefix_serves_everything_under_it(capp, tmp_path):
         assert 'href="/flower/workers"' in page
         assert client.get("/flower/static/app.js").status_code == 200
         assert client.get("/tasks").status_code == 404
+
+
+def test_mounted_inside_another_app_links_follow_the_mount_and_ingest_starts(capp, tmp_path):
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    web = make_dashboard(capp, tmp_path, ingest=True, basic_auth=["a:b"])
+    outer = Starlette(routes=[Mount("/ops/flower", app=web)])  # no lifespan reaches a mounted app
+    run_task(capp, "mounted-1")
+    capp.events.flush()
+    with TestClient(outer) as client:
+        assert client.get("/ops/flower/tasks").status_code == 401
+        page = client.get("/ops/flower/tasks", auth=("a", "b")).text
+        assert 'href="/ops/flower/workers"' in page and "/ops/flower/static/app.js" in page
+        ingester = web.state.dash.ingester
+        assert ingester._thread is not None and ingester._thread.is_alive()
+        ingester.stop()
+        ingester.drain()
+        assert "mounted-1" in client.get("/ops/flower/tasks", auth=("a", "b")).text

@@ -128,7 +128,8 @@ def bulk_retry(request: Request, params: dict[str, Any]) -> Any:
     """Retry every task matching the filter (failed ones unless a state is given), up to ``limit``."""
     d = dash(request)
     flt = task_filter({**params, "state": params.get("state") or states.FAILURE})
-    limit, sent, after = min(int(params.get("limit") or 1000), 10_000), [], ""
+    limit, after = min(int(params.get("limit") or 1000), 10_000), ""
+    sent: list[str] = []
     while len(sent) < limit:
         page = list_tasks(d.store, flt, limit=min(200, limit - len(sent)), after=after)
         sent += [new for row in page.rows if (new := retry_task(d, row))]
@@ -148,8 +149,7 @@ def requeue(request: Request, params: dict[str, Any]) -> Any:
 
 def _control(request: Request, command: str, arguments: dict[str, Any], done: str) -> Any:
     d = dash(request)
-    name = request.path_params.get("name")
-    destination = [params_worker] if (params_worker := arguments.pop("_worker", None)) else [name]
+    destination = [str(arguments.pop("_worker", None) or request.path_params["name"])]
     replies = d.app.control.broadcast(command, arguments, destination=destination, reply=True,
                                       timeout=d.opts.inspect_timeout, limit=1)
     if not replies:

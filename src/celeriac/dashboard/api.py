@@ -12,7 +12,7 @@ from .. import states
 from . import charts, metrics, queries
 from .common import dash, task_filter, task_json
 from .openapi import SPEC
-from .pages import _queue_stats, inspect_all
+from .pages import inspect_all, queue_stats
 
 
 def workers(request: Request) -> Response:
@@ -73,7 +73,7 @@ def task_result(request: Request) -> Response:
 
 
 def queues(request: Request) -> Response:
-    stats = _queue_stats(request)
+    stats = queue_stats(request)
     return JSONResponse({"active_queues": [
         {"name": q.name, "messages": q.ready, "delayed": q.delayed, "in_flight": q.in_flight, "dead": q.dead,
          "oldest_age": q.oldest_age} for q in stats]})
@@ -88,7 +88,7 @@ def chart_data(request: Request) -> Response:
 
 def prometheus(request: Request) -> Response:
     d = dash(request)
-    text = metrics.render(d.ingester.counters, queries.workers(d.store), _queue_stats(request))
+    text = metrics.render(d.ingester.counters, queries.workers(d.store), queue_stats(request))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

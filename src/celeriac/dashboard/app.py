@@ -12,9 +12,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import options as options_mod
-from .auth import AuthMiddleware, Throttle
+from .auth import AuthMiddleware, Throttle, base_path
 from .ingest import Ingester
 from .oauth import OAuth
 from .routes import routes
@@ -39,6 +40,21 @@ class Dashboard:
     oauth: OAuth
 
 
+class Entry:
+    """Outermost layer: records where the dashboard is mounted, and starts the ingester on the
+    first request too (an application mounted inside another one gets no lifespan events)."""
+
+    def __init__(self, app: ASGIApp, opts: options_mod.Options, ingester: Ingester) -> None:
+        self.app, self.opts, self.ingester = app, opts, ingester
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["celeriac.base"] = base_path(scope, self.opts)
+            if self.opts.ingest:
+                self.ingester.start()
+        await self.app(scope, receive, send)
+
+
 def create_app(celeriac_app: Celery, *, opts: options_mod.Options | None = None, **options: Any) -> Starlette:
     """A Starlette app serving the dashboard for ``celeriac_app`` (mountable under FastAPI)."""
     opts = opts or options_mod.load(options, config_file=None)
@@ -57,6 +73,7 @@ def create_app(celeriac_app: Celery, *, opts: options_mod.Options | None = None,
             ingester.stop()
 
     middleware = [
+        Middleware(Entry, opts=opts, ingester=ingester),
         Middleware(SessionMiddleware, secret_key=opts.cookie_secret or store.cookie_secret(),
                    session_cookie="celeriac_session", same_site="lax", path=opts.prefix or "/", max_age=7 * 86400),
         Middleware(AuthMiddleware, opts=opts, throttle=throttle),

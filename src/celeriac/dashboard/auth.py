@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -39,11 +40,26 @@ class Throttle:
             now = time.monotonic()
             while hits and now - hits[0] > self.window:
                 hits.popleft()
-            return bool(hits) and len(hits) >= self.limit
+            return hits is not None and len(hits) >= self.limit
 
     def fail(self, client: str) -> None:
         with self._lock:
             self._hits.setdefault(client, deque()).append(time.monotonic())
+
+
+def base_path(scope: Scope, opts: Options) -> str:
+    """Where the dashboard's root is: the mount point (when mounted in another app) plus ``url_prefix``.
+
+    Recorded once on entry, because the inner ``url_prefix`` mount changes ``root_path`` again."""
+    if "celeriac.base" in scope:
+        return str(scope["celeriac.base"])
+    return str(scope.get("root_path") or "").rstrip("/") + opts.prefix
+
+
+def local_path(scope: Scope, opts: Options) -> str:
+    """The request path relative to the dashboard's root."""
+    path, base = str(scope["path"]), base_path(scope, opts)
+    return (path[len(base):] if base and path.startswith(base) else path) or "/"
 
 
 def check_basic(header: str, pairs: list[str]) -> str | None:
@@ -97,7 +113,7 @@ class AuthMiddleware:
             await denied(scope, receive, send)
 
     def decide(self, request: Request) -> Response | None:
-        path = request.url.path[len(self.opts.prefix):] or "/"
+        path = local_path(request.scope, self.opts)
         if self.opts.auth and path in OPEN_PATHS:
             return None
         client = request.client.host if request.client else "?"
@@ -118,7 +134,8 @@ class AuthMiddleware:
     def _challenge(self, request: Request, path: str) -> Response:
         wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
         if self.opts.auth and wants_page and not path.startswith("/api/"):
-            return RedirectResponse(f"{self.opts.prefix}/login?next={request.url.path}", status_code=302)
+            base = base_path(request.scope, self.opts)
+            return RedirectResponse(f"{base}/login?next={quote(base + path)}", status_code=302)
         headers = {"WWW-Authenticate": 'Basic realm="celeriac"'} if self.opts.basic_auth else {}
         return JSONResponse({"error": "authentication required"}, status_code=401, headers=headers)
 

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .auth import csrf_token
+from .auth import base_path, csrf_token
 from .queries import TaskFilter
 
 if TYPE_CHECKING:
@@ -50,8 +50,10 @@ def task_filter(params: Mapping[str, str]) -> TaskFilter:
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    context = {**context, "csrf": csrf_token(request), "user": request.scope.get("user")}
-    return dash(request).templates.TemplateResponse(request, template, context, status_code=status_code)
+    d = dash(request)
+    context = {**context, "csrf": csrf_token(request), "user": request.scope.get("user"),
+               "prefix": base_path(request.scope, d.opts)}
+    return d.templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
 def task_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -35,13 +35,16 @@ class Ingester:
         self.counters = Counters()
         self.listeners: list[Callable[[int], None]] = []
         self._stop = threading.Event()
+        self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_sample = self._last_backend = self._last_prune = 0.0
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="celeriac-dashboard-ingest", daemon=True)
-            self._thread.start()
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="celeriac-dashboard-ingest", daemon=True)
+                self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from .auth import Throttle
+from .auth import Throttle, base_path
 from .options import Options
 
 DISCOVERY = {
@@ -92,11 +92,11 @@ class OAuth:
 
     async def login(self, request: Request) -> Response:
         if not self.opts.auth:
-            return RedirectResponse(self.opts.prefix + "/", status_code=302)
+            return RedirectResponse(base_path(request.scope, self.opts) + "/", status_code=302)
         ep = await self.endpoints()
         state = secrets.token_urlsafe(24)
         request.session["oauth_state"] = state
-        request.session["next"] = safe_next(request.query_params.get("next"), self.opts.prefix)
+        request.session["next"] = safe_next(request.query_params.get("next"), base_path(request.scope, self.opts))
         query = urllib.parse.urlencode({
             "response_type": "code", "client_id": self.opts.oauth2_key, "redirect_uri": self.opts.oauth2_redirect_uri,
             "scope": ep.scope, "state": state,
@@ -118,7 +118,7 @@ class OAuth:
             self.throttle.fail(client)
             return PlainTextResponse(f"access denied for {email or 'an account without e-mail'}", status_code=403)
         request.session["user"] = email
-        return RedirectResponse(safe_next(request.session.pop("next", None), self.opts.prefix), status_code=302)
+        return RedirectResponse(safe_next(request.session.pop("next", None), base_path(request.scope, self.opts)), status_code=302)
 
     def _email(self, code: str, ep: Endpoints) -> str | None:
         token = _http_json(ep.token, {

@@ -30,7 +30,7 @@ def overview(request: Request) -> Response:
     context = {
         "counts": charts.state_counts(d.store, now - charts.WINDOW),
         "workers": queries.workers(d.store, now),
-        "queues": _queue_stats(request),
+        "queues": queue_stats(request),
         "broker_url": mask_url(d.app.broker_url),
         "backend_url": mask_url(d.app.result_backend_url),
         "page": "overview",
@@ -123,7 +123,7 @@ def inspect_all(d: Any, names: list[str], methods: tuple[str, ...] = _INSPECT) -
     return out
 
 
-def _queue_stats(request: Request) -> list[Any]:
+def queue_stats(request: Request) -> list[Any]:
     d = dash(request)
     names = queue_names(d.app) + [q for q in queries.distinct(d.store, "queue") if q not in queue_names(d.app)]
     try:
@@ -138,7 +138,7 @@ def broker(request: Request) -> Response:
         dead = d.app.broker.dead_letters(None, limit=100)
     except Exception:
         dead = []
-    context = {"queues": _queue_stats(request), "dead": dead, "broker_url": mask_url(d.app.broker_url), "page": "broker"}
+    context = {"queues": queue_stats(request), "dead": dead, "broker_url": mask_url(d.app.broker_url), "page": "broker"}
     return _fragment(request, "_broker_live.html", "broker.html", context)
 
 

@@ -32,7 +32,7 @@ def duration(seconds: float | None) -> str:
 def progress(raw: str | None) -> dict[str, Any] | None:
     """``{"current", "total"}`` meta as a percentage, or None when it is not a progress meta."""
     try:
-        meta = orjson.loads(raw) if raw else None
+        meta: Any = orjson.loads(raw) if raw else {}
         current, total = float(meta["current"]), float(meta["total"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
@@ -51,5 +51,5 @@ def setup_templates(directory: Path, opts: Options) -> Jinja2Templates:
     templates = Jinja2Templates(env=env)
     env.filters.update(when=when, duration=duration, progress=progress, pretty=pretty,
                        state_class=lambda s: STATE_CLASS.get(s or "", "run"))
-    env.globals.update(prefix=opts.prefix, read_only=opts.read_only)
+    env.globals.update(read_only=opts.read_only)
     return templates
