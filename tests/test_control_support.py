@@ -57,6 +57,18 @@ def limited(i):
 @app.task
 def free(i):
     return i
+
+
+@app.task
+def boom():
+    raise ValueError("boom")
+
+
+def broken_listener(event):
+    raise RuntimeError("this listener is broken")
+
+
+app.events.on("task-failed", broken_listener)
 '''
 
 

@@ -178,3 +178,11 @@ def test_state_keeps_only_max_tasks():
     for i in range(5):
         state.event({"type": "task-sent", "uuid": str(i), "timestamp": float(i)})
     assert [t.uuid for t in state.tasks_by_time()] == ["4", "3", "2"]
+
+
+def test_state_ignores_a_late_task_sent_from_the_producer():
+    state = State()
+    state.event({"type": "task-received", "uuid": "u2", "hostname": "w1@h", "timestamp": 2.0, "name": "t.add"})
+    state.event({"type": "task-sent", "uuid": "u2", "hostname": "gen1@client", "timestamp": 1.0, "queue": "celery"})
+    task = state.tasks["u2"]
+    assert (task.state, task.worker, task.fields["queue"]) == ("RECEIVED", "w1@h", "celery")

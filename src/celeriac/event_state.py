@@ -76,8 +76,14 @@ class TaskState:
         self.timestamp = max(self.timestamp, float(event.get("timestamp") or 0))
         if event["type"] != "task-sent":
             self.worker = event.get("hostname") or self.worker
-        if new is not None and not (self.state in states.READY_STATES and new not in states.READY_STATES):
+        if new is not None and self._moves_forward(new):
             self.state = new
+
+    def _moves_forward(self, new: str) -> bool:
+        """Events from different processes can arrive out of order: never go back to PENDING or out of a final state."""
+        if self.state in states.READY_STATES:
+            return new in states.READY_STATES
+        return new != states.PENDING or self.state == states.PENDING
 
 
 class State:

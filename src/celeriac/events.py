@@ -88,6 +88,17 @@ class Listeners:
             call_listener(fn, event)
 
 
+_app_listeners: weakref.WeakKeyDictionary[Any, Listeners] = weakref.WeakKeyDictionary()
+
+
+def listeners_of(app: Celery) -> Listeners:
+    """The app's listeners, kept outside the dispatcher: a forked child gets a new dispatcher, not new listeners."""
+    found = _app_listeners.get(app)
+    if found is None:
+        found = _app_listeners[app] = Listeners()
+    return found
+
+
 class EventDispatcher:
     """Buffers events and appends them to the broker's event stream in batches."""
 
@@ -95,7 +106,7 @@ class EventDispatcher:
         self.app = app
         self.hostname = hostname or default_hostname()
         self.enabled = True
-        self.listeners = Listeners()
+        self.listeners = listeners_of(app)
         self._follower: StreamListener | None = None
         self._buffer: list[bytes] = []
         self._lock = threading.Lock()
