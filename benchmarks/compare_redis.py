@@ -1,0 +1,288 @@
+"""celeriac and Celery 5 side by side on the same broker, in one run, with the same task counts.
+
+    .venv/bin/python benchmarks/compare_redis.py --tasks 20000 --repeat 3
+    .venv/bin/python benchmarks/compare_redis.py --quick                  # smoke run, well under a minute
+    .venv/bin/python benchmarks/compare_redis.py --broker amqp://guest:guest@127.0.0.1:5672//
+
+Each repetition runs, for celeriac and then for Celery:
+  enqueue   N single ``.delay()`` calls of a no-op task in a loop, no worker running;
+  drain     a worker (prefork, -c processes) started on those N tasks, timed from the first stored
+            result to the last one, read from the result store (Redis), peak RSS of the worker tree;
+  latency   the same worker, now idle, fed one no-op task every 1/rate s; latency is send time to
+            the moment the result is published by the result backend (both publish every stored
+            result on its key's channel, and one independent subscriber timestamps them);
+  I/O       M tasks sleeping 10 ms, enqueued then drained: celeriac with ``async def`` under
+            ``-P async``; Celery with prefork (same process count) and with ``-P threads``.
+The table holds the median of the repetitions and the ratio celeriac/Celery. Each library has its
+own Redis databases (flushed before each phase) and its own queue name; results go to Redis for
+both, whatever the broker. Celery runs with its defaults (prefetch multiplier 4, ``acks_late`` off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from harness import Worker, load_app, median, percentile
+
+REDIS = "redis://127.0.0.1:6379"
+
+
+@dataclass
+class Side:
+    """One library's broker, backend and queue; the dbs it owns are flushed between phases."""
+
+    lib: str
+    broker: str
+    backend_db: int
+    queue: str
+    prefix: str = ""
+    acks_late: bool = False
+    flush_dbs: list[int] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {"BENCH_BROKER": self.broker, "BENCH_BACKEND": f"{REDIS}/{self.backend_db}", "BENCH_QUEUE": self.queue}
+        if self.prefix:
+            env["BENCH_PREFIX"] = self.prefix
+        if self.acks_late:
+            env["BENCH_ACKS_LATE"] = "1"
+        return env
+
+    def flush(self) -> None:
+        for db in self.flush_dbs:
+            redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
+
+    def app(self):
+        """The sender's app, loaded once (as a producer process would hold it)."""
+        if not hasattr(self, "_app"):
+            self._app = load_app(self.lib, self.env)
+        return self._app
+
+
+def verify_stored(db: int, ids: list[str]) -> None:
+    """Every task's result must be in the result store as SUCCESS (published is not enough)."""
+    client = redis.Redis.from_url(f"{REDIS}/{db}")
+    keys = [f"celery-task-meta-{i}" for i in ids]
+    missing = sum(1 for i in range(0, len(keys), 1000) for v in client.mget(keys[i : i + 1000]) if not v or b'"SUCCESS"' not in v)
+    if missing:
+        raise RuntimeError(f"{missing} of {len(ids)} results are not stored as SUCCESS")
+
+
+def enqueue(task, count: int, args: tuple = ()) -> tuple[float, list[str]]:
+    """Single ``.delay()`` calls in a loop: (tasks/s, ids)."""
+    ids = []
+    started = time.perf_counter()
+    for _ in range(count):
+        ids.append(task.delay(*args).id)
+    return count / (time.perf_counter() - started), ids
+
+
+class Stamper(threading.Thread):
+    """Timestamps each SUCCESS published on ``celery-task-meta-<id>`` (pub/sub spans every db).
+
+    Only a substring test per message, so the listener keeps up with thousands of results a second.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: dict[str, float] = {}
+        self._pubsub = redis.Redis.from_url(REDIS).pubsub(ignore_subscribe_messages=True)
+        self._pubsub.psubscribe("celery-task-meta-*")
+        self._done = threading.Event()
+        self.start()
+        time.sleep(0.2)  # subscription in place before anything is measured
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            msg = self._pubsub.get_message(timeout=0.1)
+            if msg and msg["type"] == "pmessage" and b'"SUCCESS"' in msg["data"]:
+                self.seen.setdefault(msg["channel"][17:].decode(), time.perf_counter())
+
+    def wait(self, ids: set[str] | dict[str, float], timeout: float) -> list[float]:
+        """Block until every id has been seen; return their stamps."""
+        deadline = time.perf_counter() + timeout
+        while len(self.seen.keys() & ids) < len(ids):
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"only {len(self.seen.keys() & ids)} of {len(ids)} results after {timeout:.0f}s")
+            time.sleep(0.05)
+        return [self.seen[i] for i in ids]
+
+    def close(self) -> None:
+        self._done.set()
+        self.join(2)
+        self._pubsub.close()
+
+
+def latency(task, rate: float, count: int) -> tuple[float, float]:
+    """Send ``count`` tasks at a steady ``rate``; return (p50, p99) in ms of send -> result published."""
+    stamper = Stamper()
+    sent: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        for i in range(count):
+            pause = t0 + i / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            at = time.perf_counter()
+            sent[task.delay().id] = at
+        stamper.wait(sent, timeout=60)
+    finally:
+        stamper.close()
+    lat = [(stamper.seen[i] - at) * 1000 for i, at in sent.items()]
+    return percentile(lat, 50), percentile(lat, 99)
+
+
+def run_worker(side: Side, flags: list[str], ids: list[str], log: Path, loglevel: str, then=None) -> dict[str, float]:
+    """Start a worker on already queued tasks, time the drain, optionally run ``then()``, stop it.
+
+    The clock runs from the first result published to the last, so worker start-up (paid once, and
+    very different between the two) is left out; then every result is checked in the store.
+    """
+    stamper = Stamper()
+    worker = Worker(side.lib, flags, side.env, log, loglevel)
+    try:
+        stamps = stamper.wait(set(ids), timeout=900)
+        out = {"drain": (len(ids) - 1) / (max(stamps) - min(stamps)), "rss": worker.peak_rss}
+        stamper.close()
+        verify_stored(side.backend_db, ids)
+        if then:
+            worker.wait_ready()
+            out.update(then())
+        return out
+    except BaseException:
+        print(f"--- {side.lib} worker log ---\n{worker.tail()}")
+        raise
+    finally:
+        stamper.close()
+        worker.stop()
+
+
+def noop_phases(side: Side, opts, tmp: Path) -> dict[str, float]:
+    """Enqueue, drain, then latency at a steady rate on the same (warm, idle) worker."""
+    side.flush()
+    app = side.app()
+    rate, ids = enqueue(app.noop, opts.tasks)
+
+    def steady() -> dict[str, float]:
+        p50, p99 = latency(app.noop, opts.rate, opts.latency_tasks)
+        return {"p50": p50, "p99": p99}
+
+    flags = ["-P", "prefork", "-c", str(opts.processes)]
+    out = run_worker(side, flags, ids, tmp / f"{side.lib}-noop.log", opts.loglevel, then=steady)
+    return {"enqueue": rate, **out}
+
+
+def io_phase(side: Side, task_name: str, flags: list[str], opts, tmp: Path) -> dict[str, float]:
+    """``--io-tasks`` tasks sleeping 10 ms, queued first, then drained by a worker with ``flags``."""
+    side.flush()
+    task = getattr(side.app(), task_name)
+    _, ids = enqueue(task, opts.io_tasks, (0.01,))
+    return run_worker(side, flags, ids, tmp / f"{side.lib}-{task_name}.log", opts.loglevel)
+
+
+def repetition(ours: Side, celery: Side, opts, tmp: Path) -> dict[str, float]:
+    """Every measurement once, celeriac first then Celery; keys are ``<metric>:<who>``."""
+    got: dict[str, float] = {}
+    threads = ["-P", "threads", "-c", str(opts.io_concurrency)]
+    for who, side in (("celeriac", ours), ("celery", celery)):
+        for key, value in noop_phases(side, opts, tmp).items():
+            got[f"{key}:{who}"] = value
+    io = ours, "asleep", ["-P", "async", "-c", str(opts.io_concurrency)], "celeriac"
+    runs = [io, (celery, "sleep", ["-P", "prefork", "-c", str(opts.processes)], "celery"), (celery, "sleep", threads, "celery-threads")]
+    for side, task_name, flags, who in runs:
+        res = io_phase(side, task_name, flags, opts, tmp)
+        got[f"io:{who}"], got[f"io_rss:{who}"] = res["drain"], res["rss"]
+    return got
+
+
+def table_rows(opts) -> list[tuple[str, str, str, str]]:
+    """(label, metric, celeriac key, Celery key) in print order."""
+    io = f"{opts.io_tasks:,} x sleep 10 ms, tasks/s"
+    async_label = f"async def -P async -c {opts.io_concurrency}"
+    return [
+        ("enqueue, single .delay(), tasks/s", "enqueue", "celeriac", "celery"),
+        (f"drain {opts.tasks:,} no-op, prefork -c {opts.processes}, tasks/s", "drain", "celeriac", "celery"),
+        (f"latency p50 at {opts.rate:g}/s, ms", "p50", "celeriac", "celery"),
+        (f"latency p99 at {opts.rate:g}/s, ms", "p99", "celeriac", "celery"),
+        ("peak worker RSS (drain), MiB", "rss", "celeriac", "celery"),
+        (f"{io}: {async_label} vs Celery prefork -c {opts.processes}", "io", "celeriac", "celery"),
+        (f"{io}: {async_label} vs Celery threads -c {opts.io_concurrency}", "io", "celeriac", "celery-threads"),
+        ("peak worker RSS (I/O, vs prefork), MiB", "io_rss", "celeriac", "celery"),
+        ("peak worker RSS (I/O, vs threads), MiB", "io_rss", "celeriac", "celery-threads"),
+    ]
+
+
+def print_table(reps: list[dict[str, float]], opts) -> None:
+    """Medians over the repetitions and the ratio celeriac/Celery, as a Markdown table."""
+    ours, theirs = sides(opts)
+    print(f"\nMedians of {len(reps)} repetition(s). Brokers: celeriac {ours.broker}, Celery {theirs.broker};")
+    print(f"results: celeriac {ours.env['BENCH_BACKEND']}, Celery {theirs.env['BENCH_BACKEND']}.\n")
+    print("| measurement | celeriac | Celery 5 | celeriac/Celery |")
+    print("|---|---:|---:|---:|")
+    for label, metric, ours, theirs in table_rows(opts):
+        a = median([r[f"{metric}:{ours}"] for r in reps])
+        b = median([r[f"{metric}:{theirs}"] for r in reps])
+        if "rss" in metric:
+            a, b = a / 2**20, b / 2**20
+        fmt = "{:,.2f}" if metric in ("p50", "p99") else "{:,.0f}"
+        print(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {a / b:.2f}x |")
+
+
+def sides(opts) -> tuple[Side, Side]:
+    """celeriac and Celery on the same broker; separate Redis dbs (Redis broker) or queues (RabbitMQ)."""
+    dbs = [int(d) for d in opts.dbs.split(",")]
+    if opts.broker.startswith("redis"):
+        ours = Side("celeriac", f"{REDIS}/{dbs[0]}", dbs[1], "bench_celeriac", flush_dbs=dbs[:2])
+        theirs = Side("celery", f"{REDIS}/{dbs[2]}", dbs[3], "bench_celery", flush_dbs=dbs[2:])
+    else:
+        ours = Side("celeriac", opts.broker, dbs[1], "bench_celeriac", prefix="bench.", flush_dbs=[dbs[1]])
+        theirs = Side("celery", opts.broker, dbs[3], "bench_celery", flush_dbs=[dbs[3]])
+    theirs.acks_late = opts.celery_acks_late
+    return ours, theirs
+
+
+def parse_args(argv=None, broker: str = f"{REDIS}/0"):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker", default=broker, help="redis://... (db numbers come from --dbs) or amqp://...")
+    parser.add_argument("--tasks", type=int, default=20_000, help="no-op tasks for enqueue and drain")
+    parser.add_argument("--io-tasks", type=int, default=2_000, help="tasks sleeping 10 ms")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2, help="worker processes (prefork -c) for both")
+    parser.add_argument("--io-concurrency", type=int, default=100, help="coroutines (celeriac) / threads (Celery)")
+    parser.add_argument("--rate", type=float, default=200.0, help="steady send rate for latency, tasks/s")
+    parser.add_argument("--latency-tasks", type=int, default=2_000)
+    parser.add_argument("--dbs", default="12,13,14,15", help="Redis dbs: celeriac broker,results, Celery broker,results")
+    parser.add_argument("--loglevel", default="INFO", help="worker log level, the same for both")
+    parser.add_argument("--celery-acks-late", action="store_true", help="run Celery with task_acks_late=True")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small counts, one repetition")
+    opts = parser.parse_args(argv)
+    if opts.quick:
+        opts.tasks, opts.io_tasks, opts.latency_tasks, opts.repeat = 1_000, 200, 200, 1
+    return opts
+
+
+def main(argv=None, broker: str = f"{REDIS}/0") -> None:
+    opts = parse_args(argv, broker)
+    ours, theirs = sides(opts)
+    reps = []
+    with tempfile.TemporaryDirectory(prefix="celeriac-compare-") as tmp:
+        try:
+            for n in range(opts.repeat):
+                started = time.perf_counter()
+                reps.append(repetition(ours, theirs, opts, Path(tmp)))
+                raw = ", ".join(f"{k}={v / 2**20 if 'rss' in k else v:,.1f}" for k, v in sorted(reps[-1].items()))
+                print(f"repetition {n + 1}/{opts.repeat} ({time.perf_counter() - started:.0f} s): {raw}", flush=True)
+        finally:
+            for side in (ours, theirs):
+                side.flush()
+    print_table(reps, opts)
+
+
+if __name__ == "__main__":
+    main()
