@@ -60,13 +60,14 @@ class RabbitMQBroker(Broker):
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, factory: Any, *args: Any) -> Any:
-        """Run ``factory(link, claims, streams, *args)`` on the private loop."""
+        """Run ``factory(link, claims, streams, *args)`` on the private loop, across reconnects."""
 
         if self._pid != os.getpid():  # forked without after_fork(): never reuse the parent's
             self.after_fork()
 
         async def run() -> Any:
-            return await factory(*self._ensure_parts(), *args)
+            parts = self._ensure_parts()
+            return await parts[0].retrying(lambda: factory(*parts, *args))
 
         return self._thread.run(run())
 

@@ -23,6 +23,10 @@ from .rabbitmq_topology import DELAY_LEVELS, Topology, delay_bindings, deliver_b
 from .rabbitmq_url import AMQPSettings
 
 log = logging.getLogger("celeriac.brokers.rabbitmq")
+# The client logs every forced close with a traceback; the outage is reported here once instead.
+# Only when the application has not chosen a level for it.
+if logging.getLogger("aiormq").level == logging.NOTSET:
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
 T = TypeVar("T")
 
 LOST = (aiormq.exceptions.AMQPConnectionError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError)
@@ -116,13 +120,20 @@ class Link:
                 await self._lost(exc)
 
     async def _lost(self, exc: BaseException) -> None:
+        """Forget what failed: a closed channel only, or the whole connection if it is closed.
+
+        A connection that is still open is never closed here: it may be a fresh one, made by
+        another operation after the outage this one saw, holding new deliveries."""
+        conn = self._conn
+        if conn is not None and not conn.is_closed:
+            self._channels = {k: c for k, c in self._channels.items() if not c.is_closed}
+            log.debug("RabbitMQ channel lost (%s); reopening", exc)
+            await asyncio.sleep(0.01)
+            return
         if not self._outage:
             log.warning("RabbitMQ connection lost (%s); reconnecting", exc)
             self._outage = True
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        self._conn = None
         await asyncio.sleep(0.05)
 
     async def close(self) -> None:
