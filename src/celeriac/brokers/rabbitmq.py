@@ -12,7 +12,8 @@ Layout and the delay design: :mod:`.rabbitmq_topology`. Connection and retries:
 Transport options: ``queue_prefix`` (""), ``queue_type`` ("classic" or "quorum"),
 ``visibility_timeout`` (lease seconds, 30), ``consumer_timeout`` (seconds asked of RabbitMQ per
 consumer, 7 days; honoured by RabbitMQ 3.12+), ``retry_for`` (seconds to keep reconnecting, 60),
-``connection_name``, ``stream_entry_bytes`` (2048), ``mailbox_expires`` (seconds, 3600).
+``connection_name``, ``stream_entry_bytes`` (2048), ``mailbox_expires`` (seconds, 3600),
+``stats_cache`` (seconds the delayed counts are reused, 5).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RabbitMQBroker(Broker):
         self.stream_entry_bytes = int(options.get("stream_entry_bytes", 2048))
         self.mailbox_expires = float(options.get("mailbox_expires", 3600))
         self.known: set[str] = set()
+        self.delayed = admin.DelayedCounts(float(options.get("stats_cache", 5.0)))
         self._thread = LoopThread("celeriac-amqp")
         self._parts: tuple[Link, Claims, Streams] | None = None
         self._pid = os.getpid()
@@ -85,6 +87,8 @@ class RabbitMQBroker(Broker):
             return
         self.known.update(m.queue for m in messages)
         now = time.time()
+        if any(m.eta is not None and m.eta > now for m in messages):
+            self.delayed.invalidate()
         envelopes = [envelope_of(m, now) for m in messages]
         self._call(lambda link, _c, _s: send(link, envelopes))
 
@@ -101,6 +105,8 @@ class RabbitMQBroker(Broker):
 
     def release(self, deliveries: Sequence[Delivery], *, delay: float = 0.0) -> None:
         if deliveries:
+            if delay > 0:
+                self.delayed.invalidate()
             self._call(lambda _l, claims, _s: claims.release(deliveries, delay))
 
     def renew(self, deliveries: Sequence[Delivery], *, lease: float | None = None) -> None:
@@ -122,10 +128,14 @@ class RabbitMQBroker(Broker):
 
     # -- administration ---------------------------------------------------------------------
     def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        if queues is not None:
+            self.known.update(queues)
         names = list(queues) if queues is not None else sorted(self.known)
-        return list(self._call(lambda link, claims, _s: _stats(link, claims, names)))
+        return list(self._call(lambda link, claims, _s: _stats(link, claims, self.delayed, names)))
 
     def purge(self, queue: str) -> int:
+        self.known.add(queue)
+        self.delayed.invalidate()
         return int(self._call(lambda link, _c, _s: admin.purge(link, queue)))
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
@@ -173,9 +183,9 @@ class RabbitMQBroker(Broker):
         self._thread.forget()
 
 
-async def _stats(link: Link, claims: Claims, names: Sequence[str]) -> list[QueueStats]:
+async def _stats(link: Link, claims: Claims, cache: admin.DelayedCounts, names: Sequence[str]) -> list[QueueStats]:
     top = link.topology
-    delayed = await admin.delayed_counts(link)
+    delayed = await cache.get(link)
     sizes = await admin.depths(link, [top.queue(n) for n in names] + [top.dead_queue(n) for n in names])
     now = time.time()
     result = []

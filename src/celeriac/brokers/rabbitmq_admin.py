@@ -79,6 +79,27 @@ async def delayed_counts(link: Link) -> Counter[str]:
     return counts
 
 
+class DelayedCounts:
+    """``delayed_counts`` kept for ``max_age`` seconds: browsing is too costly for every poll.
+
+    The owner drops it when it publishes a delay itself, so its own changes show at once; delays
+    published by other processes show within ``max_age``."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._counts: Counter[str] | None = None
+        self._at = 0.0
+
+    async def get(self, link: Link) -> Counter[str]:
+        if self._counts is None or time.monotonic() - self._at > self.max_age:
+            self._counts = await delayed_counts(link)
+            self._at = time.monotonic()
+        return self._counts
+
+    def invalidate(self) -> None:
+        self._counts = None
+
+
 async def purge(link: Link, queue: str) -> int:
     """Empty a work queue and take its messages out of the delay wait queues."""
     real = await link.work_queue(queue)
