@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import curses
 import datetime as dt
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,8 @@ def run_view(app: Celery, receiver: Receiver, freq: float = 1.0) -> None:
     receiver.wakeup_workers()
     follower = StreamListener(receiver)
     follower.start()
+    for stale in ("LINES", "COLUMNS"):  # size comes from the terminal itself, not from inherited variables
+        os.environ.pop(stale, None)
     try:
         curses.wrapper(_loop, view, freq)
     except KeyboardInterrupt:
