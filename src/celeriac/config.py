@@ -93,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
     # worker
     "worker_concurrency": None,
     "worker_pool": "prefork",
-    "worker_prefetch_multiplier": 1,
+    "worker_prefetch_multiplier": 4,
     "worker_max_tasks_per_child": None,
     "worker_max_memory_per_child": None,
     "worker_autoscaler": None,
@@ -169,6 +169,24 @@ OLD_NAMES: dict[str, str] = {
     "CELERY_INCLUDE": "include",
 }
 
+# Celery settings celeriac accepts but does not act on: they are logged, never mistaken for typos.
+CELERY_ONLY_NAMES = frozenset({
+    "task_acks_on_failure", "task_acks_on_timeout", "result_chord_expires", "result_failure_expires", "broker_user",
+    "broker_password", "broker_host", "broker_port", "broker_vhost", "worker_task_log_datefmt", "worker_log_datefmt",
+    "worker_pool_start_method", "event_queue_durable", "event_queue_exclusive", "control_queue_durable",
+    "control_queue_exclusive", "task_default_queue_type", "task_retry_on_worker_lost", "worker_detect_quorum_queues",
+    "result_exchange", "result_exchange_type", "result_chord_retry_interval", "result_backend_base_sleep_between_retries",
+    "result_backend_max_sleep_between_retries", "broker_native_delayed_delivery_queue_type", "worker_eta_task_limit",
+    "worker_enable_soft_shutdown_on_idle", "worker_consumer", "worker_timer", "worker_agent", "task_create_missing_queue_type",
+    "task_create_missing_queue_exchange_type", "redis_backend_health_check_interval", "redis_socket_timeout",
+    "redis_socket_connect_timeout", "redis_retry_on_timeout", "redis_max_connections", "redis_username", "redis_password",
+    "redis_socket_keepalive", "redis_client_name", "database_url", "database_engine_options", "database_short_lived_sessions",
+    "database_table_schemas", "database_table_names", "database_create_tables_at_setup", "security_key", "security_certificate",
+    "security_cert_store", "security_digest", "security_key_password", "cache_backend", "cache_backend_options",
+    "mongodb_backend_settings", "elasticsearch_retry_on_timeout", "s3_bucket", "azureblockblob_container_name",
+    "task_publish_retry_policy", "worker_state_db", "deprecated_settings", "broker_connection_max_retries",
+})
+
 ENV_OVERRIDES = {
     "CELERIAC_BROKER_URL": "broker_url",
     "CELERIAC_RESULT_BACKEND": "result_backend",
@@ -193,6 +211,9 @@ def normalize_key(key: str) -> str | None:
 
 def check_unknown(key: str, source: str = "settings") -> None:
     """Raise for a near miss of a known setting name, log anything else that is unknown."""
+    if key.lower() in CELERY_ONLY_NAMES:
+        logger.warning("setting %r (a Celery setting) is accepted but has no effect in celeriac", key)
+        return
     suggestion = closest(key)
     if suggestion is not None:
         raise ImproperlyConfigured(f"unknown setting {key!r} in {source}: did you mean {suggestion!r}?")

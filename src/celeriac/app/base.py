@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 import logging
 import os
 import threading
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .. import backends, brokers, message, states
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
+from ..brokers.base import Outgoing
 from ..exceptions import ImproperlyConfigured, NotRegistered
 from ..signals import Signal
 from .sending import build_message, utcnow
@@ -101,6 +103,10 @@ class Celery:
                 _current = self
         _all_apps.append(self)
         self._configured = False
+        if os.environ.get("DJANGO_SETTINGS_MODULE") and importlib.util.find_spec("django") is not None:
+            from ..contrib.django import use_django
+
+            use_django(self)  # set Django up before autodiscovery reads INSTALLED_APPS
 
     # -- configuration ----------------------------------------------------------------------
     def config_from_object(self, obj: Any, *, namespace: str | None = None, silent: bool = False, force: bool = False) -> None:
@@ -217,7 +223,11 @@ class Celery:
     def accepted_content(self) -> frozenset[str]:
         from .. import serializers
 
-        return serializers.accepted_types(self.conf.accept_content)
+        accept = tuple(self.conf.accept_content)
+        cached = getattr(self, "_accepted_cache", None)
+        if cached is None or cached[0] != accept:
+            cached = self._accepted_cache = (accept, serializers.accepted_types(accept))
+        return cached[1]
 
     def close(self) -> None:
         if self._events is not None:
@@ -343,10 +353,10 @@ class Celery:
             )
         payload = message.encode(msg, self.conf.task_message_max_size)
         signals.before_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
-        if not msg.ignore_result and self.backend.enabled:
-            self.backend.store(self.sent_meta(msg), expires=self.result_expires)
+        metas = [self.sent_meta(msg)] if not msg.ignore_result and self.backend.enabled else []
         eta = msg.eta.timestamp() if msg.eta is not None else None
-        self.broker.publish(msg.queue, payload, message_id=msg.id, priority=msg.priority, eta=eta)
+        outgoing = Outgoing(msg.queue, payload, msg.id, msg.priority, eta)
+        self.broker.publish_recorded([outgoing], self.backend, metas, self.result_expires)
         signals.after_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
         if self.conf.task_send_sent_event:
             self.events.task_sent(msg)

@@ -14,6 +14,7 @@ Waiters block on a wake-up socket that every store notifies (see ``brokers/wakeu
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -61,21 +62,28 @@ class SQLiteBackend(ResultBackend):
 
     # -- task results -----------------------------------------------------------------------
     def store_many(self, metas: Sequence[Meta], *, expires: float | None) -> None:
+        with self.db.write() as conn:
+            self.store_in(conn, metas, expires)
+        self.notify()
+
+    def store_in(self, conn: sqlite3.Connection, metas: Sequence[Meta], expires: float | None) -> None:
+        """Write metas inside a transaction the caller holds (the broker settles in the same one)."""
         now = time.time()
         until = now + expires if expires else None
         rows = [(m["task_id"], m["status"], json_dumps(m), until, now) for m in metas]
-        with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO celeriac_results (task_id, status, meta, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, meta = excluded.meta,"
-                " expires_at = excluded.expires_at, updated_at = excluded.updated_at"
-                f" WHERE celeriac_results.status NOT IN {_READY}",
-                rows,
-            )
-            self._stores += len(rows)
-            if self._stores >= 1000:
-                self._stores = 0
-                conn.execute("DELETE FROM celeriac_results WHERE expires_at < ?", (now,))
+        conn.executemany(
+            "INSERT INTO celeriac_results (task_id, status, meta, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, meta = excluded.meta,"
+            " expires_at = excluded.expires_at, updated_at = excluded.updated_at"
+            f" WHERE celeriac_results.status NOT IN {_READY}",
+            rows,
+        )
+        self._stores += len(rows)
+        if self._stores >= 1000:
+            self._stores = 0
+            conn.execute("DELETE FROM celeriac_results WHERE expires_at < ?", (now,))
+
+    def notify(self) -> None:
         self.notifier.notify(_CHANNEL)
 
     def get_many(self, task_ids: Sequence[str]) -> dict[str, Meta]:

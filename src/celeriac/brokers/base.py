@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,22 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a message to the dead-letter store with a reason."""
+
+    # -- combined writes (a broker that shares a store with the backend does each in one go) ---------
+    def publish_recorded(self, messages: Sequence[Outgoing], backend: Any, metas: Sequence[dict[str, Any]],
+                         expires: float | None) -> None:
+        """Record tasks as sent in the backend, then publish them."""
+        if metas:
+            backend.store_many(metas, expires=expires)
+        self.publish_many(messages)
+
+    def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
+               expires: float | None) -> None:
+        """Store results, then ack their messages (never the other way round)."""
+        if metas and backend.enabled:
+            backend.store_many(metas, expires=expires)
+        if deliveries:
+            self.ack(deliveries)
 
     def wakeup(self) -> None:  # noqa: B027 - optional hook
         """Interrupt a ``fetch`` blocked in another thread of this process, if the broker can."""

@@ -88,6 +88,12 @@ class SQLiteBroker(Broker):
 
     # -- producing ------------------------------------------------------------------------
     def publish_many(self, messages: Sequence[Outgoing]) -> None:
+        with self.db.write() as conn:
+            self._insert(conn, messages)
+        for queue in {m.queue for m in messages}:
+            self.notifier.notify(f"q-{queue}")
+
+    def _insert(self, conn: Any, messages: Sequence[Outgoing]) -> None:
         now = self.clock()
         rows = [
             (
@@ -101,14 +107,43 @@ class SQLiteBroker(Broker):
             )
             for m in messages
         ]
+        conn.executemany(
+            "INSERT INTO celeriac_messages (queue, message_id, priority, payload, state, visible_at, enqueued_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def _same_file(self, backend: Any) -> bool:
+        if getattr(backend, "path", None) != self.path or not hasattr(backend, "store_in"):
+            return False
+        backend.db.connection()  # its tables exist once it has opened the file
+        return True
+
+    def publish_recorded(self, messages: Sequence[Outgoing], backend: Any, metas: Sequence[dict[str, Any]],
+                         expires: float | None) -> None:
+        """Sent-records and messages in one transaction when the backend is this same file."""
+        if not self._same_file(backend):
+            return super().publish_recorded(messages, backend, metas, expires)
         with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO celeriac_messages (queue, message_id, priority, payload, state, visible_at, enqueued_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            if metas:
+                backend.store_in(conn, metas, expires)
+            self._insert(conn, messages)
+        if metas:
+            backend.notify()
         for queue in {m.queue for m in messages}:
             self.notifier.notify(f"q-{queue}")
+
+    def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
+               expires: float | None) -> None:
+        """Results and acks in one transaction when the backend is this same file."""
+        if not self._same_file(backend):
+            return super().settle(deliveries, backend, metas, expires)
+        with self.db.write() as conn:
+            if metas:
+                backend.store_in(conn, metas, expires)
+            conn.executemany("DELETE FROM celeriac_messages WHERE id = ?", [(int(d.tag),) for d in deliveries])
+        if metas:
+            backend.notify()
 
     # -- consuming ------------------------------------------------------------------------
     def fetch(

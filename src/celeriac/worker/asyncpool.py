@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .executor import execute_async
 from .handler import Job, TaskHandler
 from .loop import Holdings, limits_for
+from .settler import Settler
 
 if TYPE_CHECKING:
     from ..brokers.base import Delivery
@@ -33,6 +34,7 @@ class AsyncPool:
         self.options = options
         self.capacity = options.concurrency
         self.handler = TaskHandler(self.app, options.hostname, controller.revoked)
+        self.handler.settler = Settler(self.app)
         self.holdings = Holdings(self.app.broker, self.app.broker.default_lease)
         self.consumer = f"{options.hostname}/{os.getpid()}"
         self.stop_event = threading.Event()
@@ -48,6 +50,7 @@ class AsyncPool:
     def join(self) -> None:
         asyncio.run(self._main())
         self.holdings.stop.set()
+        self.handler.flush()
         self._io.shutdown(wait=True)
 
     async def _main(self) -> None:
@@ -101,6 +104,8 @@ class AsyncPool:
                 self.running.pop(job.message.id, None)
             await self._io_call(self.handler.settle, job, outcome)
             self._processed += 1
+            if not self.running:
+                await self._io_call(self.handler.flush)
         except Exception:
             self.controller.logger.exception("internal error handling %s; it will be redelivered", delivery.message_id)
         finally:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..app.task import Task
     from ..brokers.base import Delivery
     from .revoked import RevokedIds
+    from .settler import Settler
 
 logger = logging.getLogger("celeriac.worker")
 
@@ -59,6 +60,12 @@ class TaskHandler:
         self.events = app.events
         self.events.hostname = hostname
         self.expires = app.result_expires
+        self.settler: Settler | None = None
+
+    def flush(self) -> None:
+        """Write batched results and acks now (the slot has nothing else to run)."""
+        if self.settler is not None:
+            self.settler.flush()
 
     # -- before running ---------------------------------------------------------------------
     def prepare(self, delivery: Delivery) -> Job | None:
@@ -99,7 +106,7 @@ class TaskHandler:
             return False
         if delivery.delivery_count > 1 and self._already_settled(msg.id):
             logger.info("Task %s[%s] was already settled; acking its redelivery", msg.task, msg.id)
-            self.app.broker.ack([delivery])
+            self._ack_delivery(delivery)
             return False
         if msg.id in self.revoked:
             self.settle_revoked(delivery, msg, "revoked")
@@ -112,7 +119,7 @@ class TaskHandler:
                             f"args={safe_repr(tuple(msg.args))} kwargs={safe_repr(dict(msg.kwargs))}")
             self.store_failure(msg, exc, format_traceback(exc))
             logger.error("Task %s[%s] rejected: %s", msg.task, msg.id, exc)
-            self.app.broker.ack([delivery])
+            self._ack_delivery(delivery)
             return False
         return True
 
@@ -168,7 +175,13 @@ class TaskHandler:
 
     def _ack(self, job: Job) -> None:
         if job.acks_late:
-            self.app.broker.ack([job.delivery])
+            self._ack_delivery(job.delivery)
+
+    def _ack_delivery(self, delivery: Delivery) -> None:
+        if self.settler is not None:
+            self.settler.ack(delivery)
+        else:
+            self.app.broker.ack([delivery])
 
     def _settle_success(self, job: Job, outcome: Succeeded) -> None:
         msg, task = job.message, job.task
@@ -232,7 +245,7 @@ class TaskHandler:
         exc = TaskRevokedError(why)
         self._store(self._meta(msg.id, states.REVOKED, exception_to_dict(exc), None, msg))
         self.events.send("task-revoked", uuid=msg.id, terminated=terminated, signum=signum, expired=why == "expired")
-        self.app.broker.ack([delivery])
+        self._ack_delivery(delivery)
         logger.info("Discarding revoked task: %s[%s] (%s)", msg.task, msg.id, why)
         signals.task_revoked.send(sender=self, request=None, terminated=terminated, signum=signum, expired=why == "expired")
 
@@ -258,7 +271,9 @@ class TaskHandler:
         return meta
 
     def _store(self, meta: dict[str, Any]) -> None:
-        if self.app.backend.enabled:
+        if self.settler is not None:
+            self.settler.store(meta)
+        elif self.app.backend.enabled:
             self.app.backend.store(meta, expires=self.expires)
 
 
@@ -269,12 +284,8 @@ def _retry_overrides(options: dict[str, Any]) -> dict[str, Any]:
 
 def _arguments_fit(task: Task[Any, Any], msg: Message) -> bool:
     """Whether the message's args bind to the task function (Celery's ``typing`` check)."""
-    fun = getattr(task, "_orig", None)
-    if fun is None:
-        return True
-    try:
-        signature = inspect.signature(fun)
-    except (TypeError, ValueError):
+    signature = _signature_of(task)
+    if signature is None:
         return True
     args = tuple(msg.args)
     if task.bind:
@@ -284,6 +295,21 @@ def _arguments_fit(task: Task[Any, Any], msg: Message) -> bool:
     except TypeError:
         return False
     return True
+
+
+_SIGNATURES: dict[int, inspect.Signature | None] = {}
+
+
+def _signature_of(task: Task[Any, Any]) -> inspect.Signature | None:
+    """The task function's signature, computed once per task."""
+    key = id(task)
+    if key not in _SIGNATURES:
+        fun = getattr(task, "_orig", None)
+        try:
+            _SIGNATURES[key] = inspect.signature(fun) if fun is not None else None
+        except (TypeError, ValueError):
+            _SIGNATURES[key] = None
+    return _SIGNATURES[key]
 
 
 def _hook(fn: Any, *args: Any) -> None:

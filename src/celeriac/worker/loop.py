@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("celeriac.worker")
 
-RELEASE_AFTER = 1.0  # seconds a task may run before its slot's unstarted prefetch is given back
+RELEASE_AFTER = 0.5  # seconds a task may run before its slot's unstarted prefetch is given back
+FREE_CHECK_EVERY = 0.1
 
 
 @dataclass
@@ -100,14 +101,18 @@ class Holdings:
             return [d for s in self.slots for d in s.buffer]
 
     def _keep(self) -> None:
-        interval = max(0.05, min(self.lease / 3, 5.0))
-        while not self.stop.wait(min(interval, RELEASE_AFTER / 2)):
+        renew_every = max(0.05, min(self.lease / 3, 5.0))
+        next_renewal = time.monotonic() + renew_every
+        while not self.stop.wait(min(FREE_CHECK_EVERY, renew_every)):
+            renew = time.monotonic() >= next_renewal
+            if renew:
+                next_renewal = time.monotonic() + renew_every
             try:
-                self._renew_and_free()
+                self._renew_and_free(renew)
             except Exception as exc:  # the broker is away: the next round tries again
                 logger.warning("lease renewal failed: %r", exc)
 
-    def _renew_and_free(self) -> None:
+    def _renew_and_free(self, renew: bool) -> None:
         now = time.monotonic()
         held: list[Delivery] = []
         freed: list[Delivery] = []
@@ -122,7 +127,7 @@ class Holdings:
             held.extend(self.loose.values())
         if freed:
             self.broker.release(freed)
-        if held:
+        if held and renew:
             self.broker.renew(held, lease=self.lease)
 
 
@@ -155,11 +160,20 @@ class SlotLoop:
                     self._fetch()
                     continue
                 self._process(delivery)
+                if not self.slot.buffer:
+                    self._flush()
                 if memory_limit_kib and _rss_kib() > memory_limit_kib:
                     logger.info("child %s above %s KiB after a task: recycling", self.slot.name, memory_limit_kib)
                     break
         finally:
             self.holdings.give_back(self.slot)
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self.handler.flush()
+        except Exception as exc:  # unsettled messages come back after their lease
+            logger.warning("could not settle finished tasks now (%r); they will be redelivered if this persists", exc)
 
     def _fetch(self) -> None:
         broker = self.handler.app.broker

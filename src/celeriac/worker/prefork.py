@@ -29,6 +29,7 @@ from .handler import Job, TaskHandler
 from .limits import main_thread_timer
 from .loop import Holdings, LoopRunner, SlotLoop, limits_for
 from .revoked import RevokedIds
+from .settler import Settler
 
 if TYPE_CHECKING:
     from .options import WorkerOptions
@@ -294,6 +295,7 @@ class ChildWorker:
         revoked = RevokedIds(float(self.app.conf.task_revoked_ttl))
         controller.follow_revokes(revoked, stop)
         handler = TaskHandler(self.app, options.hostname, revoked)
+        handler.settler = Settler(self.app)
         holdings = Holdings(self.app.broker, self.app.broker.default_lease)
         holdings.start()
         loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,
@@ -305,6 +307,7 @@ class ChildWorker:
             loop.run(stop, options.max_tasks_per_child, options.max_memory_per_child)
         finally:
             holdings.stop.set()
+            handler.settler.close()
             signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
             self.app.events.flush()
 

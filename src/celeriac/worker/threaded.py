@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .handler import TaskHandler
 from .limits import ThreadLimits, main_thread_timer
 from .loop import Holdings, LoopRunner, SlotLoop
+from .settler import Settler
 
 if TYPE_CHECKING:
     from .options import WorkerOptions
@@ -30,6 +31,7 @@ class ThreadPool:
         self.stop_event = threading.Event()
         self.holdings = Holdings(self.app.broker, self.app.broker.default_lease)
         self.handler = TaskHandler(self.app, options.hostname, controller.revoked)
+        self.handler.settler = Settler(self.app)
         self.loops: list[SlotLoop] = []
         self.threads: list[tuple[threading.Thread, threading.Event, SlotLoop]] = []
         self.consumer = f"{options.hostname}/{__import__('os').getpid()}"
@@ -56,6 +58,7 @@ class ThreadPool:
             for thread, _, _ in self.threads:
                 thread.join()
         self.holdings.stop.set()
+        self.handler.flush()
 
     def grow(self, n: int = 1) -> None:
         for _ in range(n):
