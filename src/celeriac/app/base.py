@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .. import backends, brokers, message, states
-from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
 from ..brokers.base import Outgoing
+from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
 from ..exceptions import ImproperlyConfigured, NotRegistered
 from ..signals import Signal
 from .sending import build_message, utcnow
