@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .. import backends, brokers, message, states
@@ -239,6 +239,9 @@ class Celery:
 
     # -- tasks ------------------------------------------------------------------------------
     @overload
+    def task(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
     def task(self, fun: Callable[P, R], /) -> Task[P, R]: ...
 
     @overload
@@ -447,6 +450,10 @@ def _django_installed_apps() -> list[str]:
     except ImportError:
         return []
     return [config.name for config in apps.get_app_configs()]
+
+
+@overload
+def shared_task(fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
 
 
 @overload

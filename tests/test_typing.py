@@ -1,0 +1,41 @@
+"""Typed calls: mypy --strict sees the task's signature through ``.delay`` and the result type."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+EXAMPLE = '''
+from celeriac import Celery
+
+app = Celery("typed")
+
+
+@app.task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@app.task
+async def fetch(url: str) -> bytes:
+    return url.encode()
+
+
+add.delay("x", "y")
+reveal_type(add.delay(1, 2).get())
+reveal_type(fetch.delay("u").get())
+'''
+
+
+def test_mypy_checks_delay_arguments_and_result_types(tmp_path):
+    path = tmp_path / "typed_example.py"
+    path.write_text(textwrap.dedent(EXAMPLE))
+    run = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(path)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    out = run.stdout
+    assert 'Argument 1 to "delay" of "Task" has incompatible type "str"; expected "int"' in out
+    assert 'Argument 2 to "delay" of "Task" has incompatible type "str"; expected "int"' in out
+    assert 'Revealed type is "int"' in out
+    assert 'Revealed type is "bytes"' in out
+    assert "Found 2 errors in 1 file" in out
