@@ -44,4 +44,6 @@ def sqlite_url(tmp_path):
 @pytest.fixture
 def memory_url(request):
     # a unique name keeps tests from sharing an in-process store
-    return f"memory://{request.node.name}-{id(request)}"
+    import re
+
+    return f"memory://{re.sub(r'[^A-Za-z0-9_-]', '-', request.node.name)}-{id(request)}"

@@ -32,7 +32,10 @@ def scheme_of(url: str) -> str:
             f"bad broker URL {url!r}: expected a URL such as redis://localhost:6379/0, "
             "amqp://guest:guest@localhost:5672//, sqlite:///celeriac.sqlite3 or memory://"
         )
-    return urlsplit(url).scheme.lower()
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"bad URL {url!r}: {exc}") from exc
 
 
 def load(target: str) -> Any:
