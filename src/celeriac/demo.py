@@ -20,13 +20,14 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 def _send_round(n: int) -> list[tuple[str, Any]]:
     from . import demo_tasks as t
 
+    first = n == 1
     sent = [("add(2, 3)", t.add.delay(2, 3)), ("fetch_page", t.fetch_page.delay(f"https://example.org/{n}"))]
-    if n % 3 == 0:
+    if first or n % 3 == 0:
         sent.append(("make_report", t.make_report.delay(f"customer-{n}")))
-    if n % 5 == 0:
+    if first or n % 5 == 0:
         sent.append(("call_flaky_api (retries)", t.call_flaky_api.delay(2)))
         sent.append(("divide(1, 0) (fails)", t.divide.delay(1, 0)))
-    if n % 7 == 0:
+    if first or n % 7 == 0:
         sent.append(("add in 5s (countdown)", t.add.apply_async((n, n), countdown=5)))
         sent.append(("resize_video (progress)", t.resize_video.delay(50)))
     return sent
