@@ -12,7 +12,8 @@ Each repetition runs, for celeriac and then for Celery:
             the moment the result is published by the result backend (both publish every stored
             result on its key's channel, and one independent subscriber timestamps them);
   I/O       M tasks sleeping 10 ms, enqueued then drained: celeriac with ``async def`` under
-            ``-P async``; Celery with prefork (same process count) and with ``-P threads``.
+            ``-P async``; Celery with prefork (same process count) and with ``-P threads``; and,
+            for a like-for-like reading, celeriac's plain ``def`` task in those two pools too.
 The table holds the median of the repetitions and the ratio celeriac/Celery. Each library has its
 own Redis databases (flushed before each phase) and its own queue name; results go to Redis for
 both, whatever the broker. Celery runs with its defaults (prefetch multiplier 4, ``acks_late`` off).
@@ -186,16 +187,26 @@ def io_phase(side: Side, task_name: str, flags: list[str], opts, tmp: Path) -> d
     return run_worker(side, flags, ids, tmp / f"{side.lib}-{task_name}.log", opts.loglevel)
 
 
+def io_runs(ours: Side, celery: Side, opts) -> list[tuple[str, Side, str, list[str]]]:
+    """(key, side, task, worker flags) of the I/O runs: the issue's pairing, then same pool for both."""
+    prefork = ["-P", "prefork", "-c", str(opts.processes)]
+    threads = ["-P", "threads", "-c", str(opts.io_concurrency)]
+    return [
+        ("celeriac", ours, "asleep", ["-P", "async", "-c", str(opts.io_concurrency)]),
+        ("celeriac-prefork", ours, "sleep", prefork),
+        ("celeriac-threads", ours, "sleep", threads),
+        ("celery", celery, "sleep", prefork),
+        ("celery-threads", celery, "sleep", threads),
+    ]
+
+
 def repetition(ours: Side, celery: Side, opts, tmp: Path) -> dict[str, float]:
     """Every measurement once, celeriac first then Celery; keys are ``<metric>:<who>``."""
     got: dict[str, float] = {}
-    threads = ["-P", "threads", "-c", str(opts.io_concurrency)]
     for who, side in (("celeriac", ours), ("celery", celery)):
         for key, value in noop_phases(side, opts, tmp).items():
             got[f"{key}:{who}"] = value
-    io = ours, "asleep", ["-P", "async", "-c", str(opts.io_concurrency)], "celeriac"
-    runs = [io, (celery, "sleep", ["-P", "prefork", "-c", str(opts.processes)], "celery"), (celery, "sleep", threads, "celery-threads")]
-    for side, task_name, flags, who in runs:
+    for who, side, task_name, flags in io_runs(ours, celery, opts):
         res = io_phase(side, task_name, flags, opts, tmp)
         got[f"io:{who}"], got[f"io_rss:{who}"] = res["drain"], res["rss"]
     return got
@@ -204,17 +215,19 @@ def repetition(ours: Side, celery: Side, opts, tmp: Path) -> dict[str, float]:
 def table_rows(opts) -> list[tuple[str, str, str, str]]:
     """(label, metric, celeriac key, Celery key) in print order."""
     io = f"{opts.io_tasks:,} x sleep 10 ms, tasks/s"
-    async_label = f"async def -P async -c {opts.io_concurrency}"
+    asy, pre, thr = f"-P async -c {opts.io_concurrency}", f"prefork -c {opts.processes}", f"threads -c {opts.io_concurrency}"
     return [
         ("enqueue, single .delay(), tasks/s", "enqueue", "celeriac", "celery"),
-        (f"drain {opts.tasks:,} no-op, prefork -c {opts.processes}, tasks/s", "drain", "celeriac", "celery"),
+        (f"drain {opts.tasks:,} no-op, {pre}, tasks/s", "drain", "celeriac", "celery"),
         (f"latency p50 at {opts.rate:g}/s, ms", "p50", "celeriac", "celery"),
         (f"latency p99 at {opts.rate:g}/s, ms", "p99", "celeriac", "celery"),
-        ("peak worker RSS (drain), MiB", "rss", "celeriac", "celery"),
-        (f"{io}: {async_label} vs Celery prefork -c {opts.processes}", "io", "celeriac", "celery"),
-        (f"{io}: {async_label} vs Celery threads -c {opts.io_concurrency}", "io", "celeriac", "celery-threads"),
-        ("peak worker RSS (I/O, vs prefork), MiB", "io_rss", "celeriac", "celery"),
-        ("peak worker RSS (I/O, vs threads), MiB", "io_rss", "celeriac", "celery-threads"),
+        (f"peak worker RSS (drain, {pre}), MiB", "rss", "celeriac", "celery"),
+        (f"{io}: async def {asy} vs Celery {pre}", "io", "celeriac", "celery"),
+        (f"{io}: async def {asy} vs Celery {thr}", "io", "celeriac", "celery-threads"),
+        (f"{io}: def, {pre} for both", "io", "celeriac-prefork", "celery"),
+        (f"{io}: def, {thr} for both", "io", "celeriac-threads", "celery-threads"),
+        (f"peak worker RSS (I/O: {asy} vs Celery {pre}), MiB", "io_rss", "celeriac", "celery"),
+        (f"peak worker RSS (I/O: {asy} vs Celery {thr}), MiB", "io_rss", "celeriac", "celery-threads"),
     ]
 
 

@@ -12,6 +12,10 @@ from celeriac.exceptions import SoftTimeLimitExceeded
 app = Celery("wtasks")
 app.conf.broker_transport_options = {"visibility_timeout": float(os.environ.get("VISIBILITY", "30"))}
 app.conf.task_max_deliveries = int(os.environ.get("MAX_DELIVERIES", "5"))
+if os.environ.get("GLOBAL_SOFT_LIMIT"):
+    app.conf.task_soft_time_limit = float(os.environ["GLOBAL_SOFT_LIMIT"])
+if os.environ.get("GLOBAL_HARD_LIMIT"):
+    app.conf.task_time_limit = float(os.environ["GLOBAL_HARD_LIMIT"])
 MARKS = Path(os.environ.get("MARKS_DIR", "."))
 
 
@@ -51,6 +55,15 @@ async def aslow(name, seconds):
     mark(name)
     await asyncio.sleep(seconds)
     return name
+
+
+@app.task
+def unlimited_sleep():
+    try:
+        time.sleep(5)
+    except SoftTimeLimitExceeded:
+        return "soft limit caught"
+    return "no limit"
 
 
 @app.task(soft_time_limit=0.5)

@@ -67,6 +67,14 @@ def test_soft_time_limit_raises_inside_the_task(project, pool, task):
         assert project.send(task).get(timeout=15) == "soft limit caught"
 
 
+def test_global_time_limits_apply_to_every_task(project):
+    with project.worker("-P", "prefork", "-c", "1", env={"GLOBAL_SOFT_LIMIT": "0.3"}):
+        assert project.send("unlimited_sleep").get(timeout=15) == "soft limit caught"
+    with project.worker("-P", "prefork", "-c", "1", env={"GLOBAL_HARD_LIMIT": "0.3"}):
+        with pytest.raises(TimeLimitExceeded):
+            project.send("unlimited_sleep").get(timeout=15)
+
+
 @pytest.mark.parametrize("pool, task", [("prefork", "hard_sync"), ("prefork", "hard_async"), ("async", "hard_async"),
                                         ("threads", "hard_sync"), ("solo", "hard_sync")])
 def test_hard_time_limit_fails_the_task_and_the_worker_carries_on(project, pool, task):
