@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .app.base import Celeriac, Celery, current_app, shared_task
+from .app.base import Celeriac, Celery, current_app
+from .app.shared import shared_task
 from .app.task import Task
 from .canvas import Signature, signature
 from .result import AsyncResult, GroupResult

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import Celeriac, Celery, current_app, shared_task
+from .base import Celeriac, Celery, current_app
+from .shared import shared_task
 from .task import Task
 
 __all__ = ["Celeriac", "Celery", "Task", "current_app", "shared_task"]

@@ -15,11 +15,12 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from .. import backends, brokers, message, states
-from ..brokers.base import Outgoing
+from .. import backends, brokers, message
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
 from ..exceptions import ImproperlyConfigured, NotRegistered
 from ..signals import Signal
+from .imports import django_installed_apps, import_object, import_related
+from .publisher import publish, store_progress
 from .sending import build_message, utcnow
 from .task import Task, make_task
 
@@ -83,7 +84,7 @@ class Celery:
         if include:
             self.conf.include = tuple(include)
         if task_cls is not None:
-            self.task_cls = _import_object(task_cls) if isinstance(task_cls, str) else task_cls
+            self.task_cls = import_object(task_cls) if isinstance(task_cls, str) else task_cls
         self._tasks: dict[str, Task[Any, Any]] = {}
         self._pending: list[tuple[Callable[..., Any], dict[str, Any]]] = []
         self._finalized = False
@@ -113,7 +114,7 @@ class Celery:
         """Load settings from an object, a module name or ``"module:attr"`` (``django.conf:settings``)."""
         if isinstance(obj, str):
             try:
-                obj = _import_object(obj)
+                obj = import_object(obj)
             except ImportError:
                 if silent:
                     return
@@ -292,8 +293,8 @@ class Celery:
             importlib.import_module(module)
         for packages, related_name in self._autodiscover:
             names = packages() if callable(packages) else packages
-            for package in names or _django_installed_apps():
-                _import_related(package, related_name)
+            for package in names or django_installed_apps():
+                import_related(package, related_name)
         for make in list(_shared_tasks):
             make(self)
 
@@ -308,8 +309,8 @@ class Celery:
         """Import ``<package>.tasks`` for each package (Django's INSTALLED_APPS when none are given)."""
         self._autodiscover.append((packages, related_name))
         if force or self._finalized:
-            for package in (packages() if callable(packages) else packages) or _django_installed_apps():
-                _import_related(package, related_name)
+            for package in (packages() if callable(packages) else packages) or django_installed_apps():
+                import_related(package, related_name)
             for make in list(_shared_tasks):
                 make(self)
 
@@ -322,14 +323,13 @@ class Celery:
     def add_periodic_task(self, schedule: Any, sig: Any, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None,
                           name: str | None = None, **options: Any) -> str:
         """Add an entry to ``beat_schedule`` (as Celery's ``add_periodic_task``)."""
-        key = name or f"{getattr(sig, 'name', None) or sig.get('task')}{tuple(getattr(sig, 'args', ()) or ())!r}"
-        entry: dict[str, Any] = {"task": sig.get("task") if hasattr(sig, "get") else sig.name, "schedule": schedule,
-                                 "args": tuple(sig.get("args") or args) if hasattr(sig, "get") else tuple(args),
-                                 "kwargs": dict(sig.get("kwargs") or kwargs or {}) if hasattr(sig, "get") else dict(kwargs or {}),
-                                 "options": {**(dict(sig.get("options") or {}) if hasattr(sig, "get") else {}), **options}}
-        schedule_dict = dict(self.conf.beat_schedule or {})
-        schedule_dict[key] = entry
-        self.conf.beat_schedule = schedule_dict
+        from ..canvas import signature
+
+        call = signature(sig) if not isinstance(sig, str) else signature(sig, args, kwargs)
+        key = name or f"{call.name}{tuple(call.args)!r}"
+        entry = {"task": call.name, "schedule": schedule, "args": tuple(call.args or args),
+                 "kwargs": dict(call.kwargs or kwargs or {}), "options": {**call.options, **options}}
+        self.conf.beat_schedule = {**dict(self.conf.beat_schedule or {}), key: entry}
         return key
 
     # -- sending ----------------------------------------------------------------------------
@@ -346,45 +346,11 @@ class Celery:
 
     def send_message(self, msg: message.Message) -> None:
         """Encode, record the task as sent (PENDING), publish, and emit ``task-sent``."""
-        from .. import signals
-        from ..exceptions import ContentDisallowed
-
-        if msg.content_type not in self.accepted_content:
-            raise ContentDisallowed(
-                f"task {msg.task}: serializer {msg.content_type!r} is not in accept_content {list(self.conf.accept_content)}; "
-                "workers would refuse it. Add it to accept_content (pickle only if every producer is trusted)"
-            )
-        payload = message.encode(msg, self.conf.task_message_max_size)
-        signals.before_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
-        metas = [self.sent_meta(msg)] if not msg.ignore_result and self.backend.enabled else []
-        eta = msg.eta.timestamp() if msg.eta is not None else None
-        outgoing = Outgoing(msg.queue, payload, msg.id, msg.priority, eta)
-        self.broker.publish_recorded([outgoing], self.backend, metas, self.result_expires)
-        signals.after_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
-        if self.conf.task_send_sent_event:
-            self.events.task_sent(msg)
-
-    def sent_meta(self, msg: message.Message) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "task_id": msg.id, "status": states.PENDING, "result": None, "traceback": None, "children": [],
-            "date_done": None, "name": msg.task, "queue": msg.queue, "sent": True,
-            "date_sent": utcnow().isoformat(), "parent_id": msg.parent_id, "root_id": msg.root_id,
-        }
-        if msg.group:
-            meta["group_id"] = msg.group
-        if self.conf.result_extended:
-            meta.update(args=list(msg.args), kwargs=dict(msg.kwargs))
-        return meta
+        publish(self, msg)
 
     def store_state(self, task_id: str, state: str, meta: Any, *, task_name: str | None = None, request: Any = None) -> None:
         """Store a custom or progress state for a running task."""
-        doc = {"task_id": task_id, "status": state, "result": meta, "traceback": None, "children": [],
-               "date_done": None, "name": task_name}
-        if request is not None and getattr(request, "hostname", None):
-            doc["worker"] = request.hostname
-        self.backend.store(doc, expires=self.result_expires)
-        if request is not None and getattr(request, "hostname", None):
-            self.events.send("task-progress", uuid=task_id, state=state, meta=meta)
+        store_progress(self, task_id, state, meta, task_name=task_name, request=request)
 
     # -- results ----------------------------------------------------------------------------
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
@@ -421,61 +387,9 @@ class Celery:
 Celeriac = Celery
 
 
-def _import_object(path: str) -> Any:
-    module, sep, attr = path.partition(":")
-    if not sep:
-        module, _, attr = path.rpartition(".")
-        try:
-            return importlib.import_module(path)
-        except ImportError:
-            if not module:
-                raise
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+def __getattr__(name: str) -> Any:
+    if name == "shared_task":  # it lives beside its proxy; old imports keep working
+        from .shared import shared_task
 
-
-def _import_related(package: str, related_name: str) -> None:
-    try:
-        importlib.import_module(f"{package}.{related_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (f"{package}.{related_name}",):
-            raise
-
-
-def _django_installed_apps() -> list[str]:
-    try:
-        from django.apps import apps  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        return []
-    return [config.name for config in apps.get_app_configs()]
-
-
-@overload
-def shared_task(fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
-
-
-@overload
-def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
-
-
-@overload
-def shared_task(
-    *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
-) -> Callable[[Callable[P, R]], Task[P, R]]: ...
-
-
-def shared_task(fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-    """Declare a task usable by every app (Django apps, reusable libraries)."""
-    def decorate(f: Callable[..., Any]) -> Task[Any, Any]:
-        from .shared import SharedTaskProxy
-
-        _shared_tasks.append(lambda app: app._register(f, dict(options)))
-        for app in list(_all_apps):
-            app._register(f, dict(options))
-        return SharedTaskProxy(f, options)  # type: ignore[return-value]
-
-    if fun is not None and callable(fun):
-        return decorate(fun)
-    return decorate
+        return shared_task
+    raise AttributeError(name)

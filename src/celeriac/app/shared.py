@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, overload
+
+from .task import Task
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class SharedTaskProxy:
@@ -35,3 +40,32 @@ class SharedTaskProxy:
 
     def __repr__(self) -> str:
         return f"<@shared_task: {self._fun.__module__}.{self._fun.__name__}>"
+
+
+@overload
+def shared_task(fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+
+@overload
+def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def shared_task(
+    *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def shared_task(fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Declare a task usable by every app (Django apps, reusable libraries)."""
+    def decorate(f: Callable[..., Any]) -> Task[Any, Any]:
+        from .base import _all_apps, _shared_tasks
+
+        _shared_tasks.append(lambda app: app._register(f, dict(options)))
+        for app in list(_all_apps):
+            app._register(f, dict(options))
+        return SharedTaskProxy(f, options)  # type: ignore[return-value]
+
+    if fun is not None and callable(fun):
+        return decorate(fun)
+    return decorate

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils.module_loading import import_string  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
 from ... import states
-from ...app.base import shared_task
+from ...app.shared import shared_task
 from ._tasks_api import Task, TaskContext, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus
 
 _registered: set[str] = set()
