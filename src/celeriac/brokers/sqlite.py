@@ -22,7 +22,8 @@ from typing import Any
 
 from ..sqlite_db import Database, path_from_url
 from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
-from .wakeup import Notifier, Waiter
+from .sqlite_streams import MultiWaiter, SQLiteStreams
+from .wakeup import Notifier
 
 READY, DELAYED, LEASED = 0, 1, 2
 
@@ -67,10 +68,7 @@ CREATE TABLE IF NOT EXISTS celeriac_mailbox (
 CREATE INDEX IF NOT EXISTS celeriac_mailbox_by_box ON celeriac_mailbox (box, id)
 """
 
-_TRIM_EVERY = 500
-
-
-class SQLiteBroker(Broker):
+class SQLiteBroker(SQLiteStreams, Broker):
     """Broker on a local SQLite file (``sqlite:///path``)."""
 
     transport = "sqlite"
@@ -82,7 +80,7 @@ class SQLiteBroker(Broker):
         self.db = Database(self.path, SCHEMA)
         self.default_lease = float(options.get("visibility_timeout", 30.0))
         self.notifier = Notifier(self.path)
-        self._waiters: dict[str, Waiter] = {}
+        self._waiters: dict[str, MultiWaiter] = {}
         self._appends = 0
         self.clock: Callable[[], float] = options.get("clock", time.time)
 
@@ -158,12 +156,12 @@ class SQLiteBroker(Broker):
                 return claimed
             waiter.wait(min(remaining, self._next_due_in(queues)))
 
-    def _waiter(self, queues: Sequence[str]) -> Waiter:
+    def _waiter(self, queues: Sequence[str]) -> MultiWaiter:
         # one socket per channel set; a producer notifies per queue
         key = ",".join(queues)
         waiter = self._waiters.get(key)
         if waiter is None:
-            waiter = self._waiters[key] = _MultiWaiter(self.path, [f"q-{q}" for q in queues])  # type: ignore[assignment]
+            waiter = self._waiters[key] = MultiWaiter(self.path, [f"q-{q}" for q in queues])
         return waiter
 
     def _next_due_in(self, queues: Sequence[str]) -> float:
@@ -318,105 +316,9 @@ class SQLiteBroker(Broker):
             self.notifier.notify(f"q-{queue}")
         return moved
 
-    # -- streams and mailboxes --------------------------------------------------------------
-    def stream_append(self, stream: str, items: Sequence[bytes], *, maxlen: int, max_age: float) -> None:
-        if not items:
-            return
-        now = self.clock()
-        with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO celeriac_streams (stream, at, item) VALUES (?, ?, ?)", [(stream, now, i) for i in items]
-            )
-            self._appends += len(items)
-            if self._appends >= _TRIM_EVERY:
-                self._appends = 0
-                self._trim(conn, stream, maxlen, now - max_age)
-        self.notifier.notify(f"s-{stream}")
-
-    @staticmethod
-    def _trim(conn: object, stream: str, maxlen: int, oldest: float) -> None:
-        execute = conn.execute  # type: ignore[attr-defined]
-        execute("DELETE FROM celeriac_streams WHERE stream = ? AND at < ?", (stream, oldest))
-        row = execute(
-            "SELECT id FROM celeriac_streams WHERE stream = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (stream, maxlen)
-        ).fetchone()
-        if row is not None:
-            execute("DELETE FROM celeriac_streams WHERE stream = ? AND id <= ?", (stream, row[0]))
-
-    def stream_read(self, stream: str, after: str | None, *, limit: int, timeout: float) -> list[tuple[str, bytes]]:
-        deadline = time.monotonic() + timeout
-        waiter = self._waiters.get(f"s-{stream}")
-        if waiter is None:
-            waiter = self._waiters[f"s-{stream}"] = _MultiWaiter(self.path, [f"s-{stream}"])  # type: ignore[assignment]
-        cursor = int(after) if after else 0
-        while True:
-            rows = (
-                self.db.connection()
-                .execute(
-                    "SELECT id, item FROM celeriac_streams WHERE stream = ? AND id > ? ORDER BY id LIMIT ?",
-                    (stream, cursor, limit),
-                )
-                .fetchall()
-            )
-            remaining = deadline - time.monotonic()
-            if rows or remaining <= 0:
-                return [(str(r[0]), bytes(r[1])) for r in rows]
-            waiter.wait(min(remaining, 1.0))
-
-    def stream_tail(self, stream: str) -> str | None:
-        row = self.db.connection().execute("SELECT MAX(id) FROM celeriac_streams WHERE stream = ?", (stream,)).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
-
-    def mailbox_put(self, box: str, item: bytes, *, ttl: float) -> None:
-        now = self.clock()
-        with self.db.write() as conn:
-            conn.execute("DELETE FROM celeriac_mailbox WHERE expires_at < ?", (now,))
-            conn.execute("INSERT INTO celeriac_mailbox (box, item, expires_at) VALUES (?, ?, ?)", (box, item, now + ttl))
-        self.notifier.notify(f"m-{box}")
-
-    def mailbox_take(self, box: str, *, timeout: float, limit: int = 1000) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        waiter = _MultiWaiter(self.path, [f"m-{box}"])
-        try:
-            while True:
-                with self.db.write() as conn:
-                    rows = conn.execute(
-                        "DELETE FROM celeriac_mailbox WHERE id IN"
-                        " (SELECT id FROM celeriac_mailbox WHERE box = ? ORDER BY id LIMIT ?) RETURNING id, item",
-                        (box, limit),
-                    ).fetchall()
-                remaining = deadline - time.monotonic()
-                if rows or remaining <= 0:
-                    return [bytes(r[1]) for r in sorted(rows)]
-                waiter.wait(min(remaining, 1.0))
-        finally:
-            waiter.close()
-
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
         for waiter in self._waiters.values():
             waiter.close()
         self._waiters = {}
         self.db.close()
-
-
-class _MultiWaiter:
-    """Waits on several channels at once (one socket each, selected together)."""
-
-    def __init__(self, path: str, channels: list[str]) -> None:
-        self.channels = channels
-        self.waiters = [Waiter(path, channel) for channel in channels]
-
-    def wait(self, timeout: float) -> bool:
-        import select
-
-        socks = [w.sock for w in self.waiters]
-        ready, _, _ = select.select(socks, [], [], max(0.0, timeout))
-        woke = False
-        for waiter in self.waiters:
-            woke = waiter.drain() or woke
-        return bool(ready) or woke
-
-    def close(self) -> None:
-        for waiter in self.waiters:
-            waiter.close()
