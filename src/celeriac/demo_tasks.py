@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 from celeriac import Celery
 
@@ -25,11 +26,11 @@ def make_report(name: str) -> str:
 
 
 @app.task(bind=True, max_retries=3)
-def call_flaky_api(self: object, attempt_ok: int) -> str:
+def call_flaky_api(self: Any, attempt_ok: int) -> str:
     """Fails until its retry number reaches ``attempt_ok``, then succeeds."""
-    retries = self.request.retries  # type: ignore[attr-defined]
+    retries = self.request.retries
     if retries < attempt_ok:
-        raise self.retry(countdown=1, exc=ConnectionError("the API timed out"))  # type: ignore[attr-defined]
+        raise self.retry(countdown=1, exc=ConnectionError("the API timed out"))
     return f"API answered after {retries} retries"
 
 
@@ -47,9 +48,9 @@ async def fetch_page(url: str) -> dict[str, object]:
 
 
 @app.task(bind=True)
-def resize_video(self: object, frames: int) -> str:
+def resize_video(self: Any, frames: int) -> str:
     """Reports progress with ``update_state`` while it works."""
     for done in range(0, frames + 1, max(1, frames // 10)):
-        self.update_state(state="PROGRESS", meta={"current": done, "total": frames})  # type: ignore[attr-defined]
+        self.update_state(state="PROGRESS", meta={"current": done, "total": frames})
         time.sleep(0.2)
     return f"{frames} frames resized"

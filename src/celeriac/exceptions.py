@@ -78,6 +78,9 @@ class Retry(TaskError):
         self.message = message
         self.exc = exc
         self.when = when
+        self.sig_args: tuple[Any, ...] | None = kwargs.get("sig_args")
+        self.sig_kwargs: dict[str, Any] | None = kwargs.get("sig_kwargs")
+        self.options: dict[str, Any] = dict(kwargs.get("options") or {})
         super().__init__(message, exc, when)
 
     def humanize(self) -> str:

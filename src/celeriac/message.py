@@ -18,7 +18,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import orjson
@@ -207,7 +207,7 @@ def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body:
         raise DecodeError(f"task {task_id}: args must be a list and kwargs a dict")
     embed = embed or {}
     timelimit = headers.get("timelimit") or [None, None]
-    known = set(Message.__slots__)  # type: ignore[attr-defined]
+    known = {f.name for f in fields(Message)}
     extra = {k: v for k, v in headers.items() if k not in known and k not in _HEADER_NAMES}
     delivery_info = properties.get("delivery_info") or {}
     return Message(

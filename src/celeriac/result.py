@@ -233,10 +233,12 @@ class EagerResult(AsyncResult[R]):
     def is_known(self) -> bool:
         return True
 
-    def get(self, timeout: float | None = None, propagate: bool = True, **_: Any) -> R:
+    def get(self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
+            disable_sync_subtasks: bool = True, **_: Any) -> R:
         if self._state in states.PROPAGATE_STATES and propagate:
             raise self._value
-        return self._value  # type: ignore[no-any-return]
+        value: R = self._value
+        return value
 
     wait = get
 

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from .. import backends, brokers, message
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
@@ -49,6 +49,16 @@ def current_app() -> Celery:
         if _current is None:
             _current = Celery("default", set_as_current=False)
         return _current
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` returns: keeps the function's types, awaiting async ones."""
+
+    @overload
+    def __call__(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fun: Callable[P, R], /) -> Task[P, R]: ...
 
 
 class Celery:
@@ -248,10 +258,15 @@ class Celery:
     @overload
     def task(
         self, *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> TaskDecorator: ...
 
-    def task(self, fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    def task(self, fun: Callable[..., Any] | None = None, *, name: str | None = None, bind: bool = False,
+             base: type[Task[Any, Any]] | None = None, **options: Any) -> Any:
         """Register a function as a task, bare (``@app.task``) or with options."""
+        options.update(bind=bind, base=base)
+        if name is not None:
+            options["name"] = name
+
         def decorate(f: Callable[..., Any]) -> Task[Any, Any]:
             return self._register(f, dict(options))
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .task import Task
+
+if TYPE_CHECKING:
+    from .base import TaskDecorator
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,7 +56,7 @@ def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
 @overload
 def shared_task(
     *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
-) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+) -> TaskDecorator: ...
 
 
 def shared_task(fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:

@@ -108,7 +108,8 @@ class Task(Generic[P, R]):
         )
         options = {k: v for k, v in options.items() if v is not None}
         if self.app.conf.task_always_eager:
-            return self.apply(args, kwargs, **options)  # type: ignore[return-value]
+            eager: AsyncResult[R] = self.apply(args, kwargs, **options)
+            return eager
         return self.app.send_task(self.name, args, kwargs, task=self, **options)
 
     def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any) -> EagerResult[R]:
@@ -180,10 +181,8 @@ class Task(Generic[P, R]):
                 request.retries, countdown=countdown, default_delay=self.default_retry_delay,
                 backoff=self.retry_backoff, backoff_max=self.retry_backoff_max, jitter=self.retry_jitter,
             )
-        signal = Retry(exc=exc, when=delay)
-        signal.sig_args = tuple(request.args if args is None else args)  # type: ignore[attr-defined]
-        signal.sig_kwargs = dict(request.kwargs if kwargs is None else kwargs)  # type: ignore[attr-defined]
-        signal.options = options  # type: ignore[attr-defined]
+        signal = Retry(exc=exc, when=delay, sig_args=tuple(request.args if args is None else args),
+                       sig_kwargs=dict(request.kwargs if kwargs is None else kwargs), options=options)
         if throw:
             raise signal
         return signal

@@ -55,8 +55,8 @@ def from_url(url: str, transport_options: dict[str, Any] | None = None) -> Broke
     if target is None:
         known = ", ".join(sorted(SCHEMES))
         raise ImproperlyConfigured(f"unknown broker scheme {scheme!r} in {url!r}; known schemes: {known}")
-    cls = load(target)
-    return cls(url, transport_options=transport_options or {})  # type: ignore[no-any-return]
+    cls: type[Broker] = load(target)
+    return cls(url, transport_options=transport_options or {})  # type: ignore[call-arg]  # every broker takes these
 
 
 __all__ = ["Broker", "DeadLetter", "Delivery", "Outgoing", "QueueStats", "from_url", "scheme_of"]

@@ -43,14 +43,14 @@ def _import_path(path: str) -> Any:
 
 
 def _app_in_module(module: Any) -> Celery | None:
-    for name in ("app", "celery", "celery_app", "celeriac"):
-        candidate = getattr(module, name, None)
+    for attr in ("app", "celery", "celery_app", "celeriac"):
+        candidate = getattr(module, attr, None)
         if isinstance(candidate, Celery):
             return candidate
     for value in vars(module).values() if hasattr(module, "__dict__") else ():
         if isinstance(value, Celery):
             return value
-    name = getattr(module, "__name__", None)
+    name: str | None = getattr(module, "__name__", None)
     if name and getattr(module, "__path__", None) and importlib.util.find_spec(f"{name}.celery"):
         return _app_in_module(importlib.import_module(f"{name}.celery"))
     return None
@@ -88,12 +88,13 @@ def get_app(ctx: click.Context) -> Celery:
     obj = ctx.find_root().obj
     if "app" not in obj:
         spec = obj.get("app_spec")
-        app = find_app(spec) if spec else Celery("default")
+        loaded = find_app(spec) if spec else Celery("default")
         for key, value in (obj.get("overrides") or {}).items():
             if value:
-                app.conf[key] = value
-        obj["app"] = app
-    return obj["app"]  # type: ignore[no-any-return]
+                loaded.conf[key] = value
+        obj["app"] = loaded
+    app: Celery = obj["app"]
+    return app
 
 
 def _register_commands() -> None:

@@ -13,6 +13,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
+from . import ratelimit
 from .executor import execute_async
 from .handler import Job, TaskHandler
 from .loop import Holdings, limits_for
@@ -85,6 +86,8 @@ class AsyncPool:
 
     async def _process(self, delivery: Delivery) -> None:
         try:
+            if not await self._io_call(ratelimit.admit, self.app, delivery):
+                return
             job = await self._io_call(self.handler.prepare, delivery)
             if job is None:
                 return

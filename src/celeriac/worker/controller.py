@@ -69,8 +69,9 @@ class WorkController:
         signals.worker_init.send(sender=self)
         self.app.events.hostname = self.options.hostname
         if not self.embedded:
-            sys.__stdout__.write(banner(self) + "\n")
-            sys.__stdout__.flush()
+            out = sys.__stdout__ or sys.stderr
+            out.write(banner(self) + "\n")
+            out.flush()
             self._install_signals()
         self._load_revoked()
         self.pool = _make_pool(self)

@@ -96,9 +96,9 @@ def _classify(attempt: _Attempt, exc: BaseException) -> Outcome:
 
 def _retried(attempt: _Attempt, retry: Retry) -> Retried:
     request = attempt.request
-    args = getattr(retry, "sig_args", tuple(request.args))
-    kwargs = getattr(retry, "sig_kwargs", dict(request.kwargs))
-    options = getattr(retry, "options", {})
+    args = retry.sig_args if retry.sig_args is not None else tuple(request.args)
+    kwargs = retry.sig_kwargs if retry.sig_kwargs is not None else dict(request.kwargs)
+    options = retry.options
     cause = retry.exc if retry.exc is not None else retry
     return Retried(retry, float(retry.when or 0.0), tuple(args), dict(kwargs), dict(options), format_traceback(cause), attempt.elapsed())
 

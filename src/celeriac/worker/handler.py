@@ -77,8 +77,8 @@ class TaskHandler:
             return None
         task = self.app._tasks.get(msg.task)
         if task is None:
-            exc = NotRegistered(msg.task)
-            self._poison(delivery, msg.id, f"unknown task {msg.task!r}: is the module in include/imports?", exc, msg)
+            unknown = NotRegistered(msg.task)
+            self._poison(delivery, msg.id, f"unknown task {msg.task!r}: is the module in include/imports?", unknown, msg)
             return None
         if not self._may_run(delivery, msg, task):
             return None
@@ -115,10 +115,10 @@ class TaskHandler:
             self.settle_revoked(delivery, msg, "expired")
             return False
         if task.typing and not _arguments_fit(task, msg):
-            exc = TypeError(f"{msg.task}() got arguments that do not match its signature: "
-                            f"args={safe_repr(tuple(msg.args))} kwargs={safe_repr(dict(msg.kwargs))}")
-            self.store_failure(msg, exc, format_traceback(exc))
-            logger.error("Task %s[%s] rejected: %s", msg.task, msg.id, exc)
+            mismatch = TypeError(f"{msg.task}() got arguments that do not match its signature: "
+                                 f"args={safe_repr(tuple(msg.args))} kwargs={safe_repr(dict(msg.kwargs))}")
+            self.store_failure(msg, mismatch, format_traceback(mismatch))
+            logger.error("Task %s[%s] rejected: %s", msg.task, msg.id, mismatch)
             self._ack_delivery(delivery)
             return False
         return True

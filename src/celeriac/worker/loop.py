@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import ratelimit
 from .executor import Outcome, execute, execute_async
@@ -131,6 +131,12 @@ class Holdings:
             self.broker.renew(held, lease=self.lease)
 
 
+class StopFlag(Protocol):
+    """Anything that says when to stop (an Event, or either of two)."""
+
+    def is_set(self) -> bool: ...
+
+
 Runner = Callable[[Job], Outcome]
 Notify = Callable[[Job], None]
 
@@ -152,7 +158,7 @@ class SlotLoop:
         self.processed = 0
         self._outage = False
 
-    def run(self, stop: threading.Event, max_tasks: int | None = None, memory_limit_kib: int | None = None) -> None:
+    def run(self, stop: StopFlag, max_tasks: int | None = None, memory_limit_kib: int | None = None) -> None:
         try:
             while not stop.is_set() and (max_tasks is None or self.processed < max_tasks):
                 delivery = self.holdings.next(self.slot)

@@ -170,6 +170,7 @@ class PreforkPool:
                                name=f"ForkPoolWorker-{index}", daemon=False)
         process.start()
         writer.close()
+        assert process.pid is not None  # started above
         with self._lock:
             self.children[process.pid] = Child(index, process, reader, consumer)
 

@@ -31,12 +31,14 @@ class RevokedIds:
                 self._ids[task_id] = until
 
     def __contains__(self, task_id: object) -> bool:
+        if not isinstance(task_id, str):
+            return False
         with self._lock:
-            until = self._ids.get(task_id)  # type: ignore[call-overload]
+            until = self._ids.get(task_id)
             if until is None:
                 return False
             if until < time.time():
-                del self._ids[task_id]  # type: ignore[arg-type]
+                del self._ids[task_id]
                 return False
             return True
 

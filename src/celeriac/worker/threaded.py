@@ -71,7 +71,7 @@ class ThreadPool:
 
     def _run_slot(self, loop: SlotLoop, stop: threading.Event) -> None:
         both = _AnyEvent(stop, self.stop_event)
-        loop.run(both)  # type: ignore[arg-type]
+        loop.run(both)
 
     def shrink(self, n: int = 1) -> None:
         for _, stop, _ in self.threads[-n:]:
