@@ -30,9 +30,9 @@ def test_headers_and_body_have_celery_protocol_v2_shape():
 
 
 def test_rich_argument_types_round_trip():
-    args = (dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc), dt.date(2024, 2, 29), Decimal("9.99"),
+    args = (dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC), dt.date(2024, 2, 29), Decimal("9.99"),
             uuid.uuid4(), b"bytes\x00\xff")
-    msg = Message(id="t2", task="x", args=args, eta=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    msg = Message(id="t2", task="x", args=args, eta=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     back = message.decode(message.encode(msg), JSON)
     assert tuple(back.args) == args
     assert back.eta == msg.eta

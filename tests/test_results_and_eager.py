@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from celeriac import Celery, signals, states
-from celeriac.exceptions import MaxRetriesExceededError, TimeoutError
+from celeriac import Celery, exceptions, signals, states
+from celeriac.exceptions import MaxRetriesExceededError
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_update_state_stores_progress(app):
 
 def test_get_times_out_with_a_clear_error(app):
     result = app.send_task("nobody.runs.this")
-    with pytest.raises(TimeoutError, match="not ready after 0.2s"):
+    with pytest.raises(exceptions.TimeoutError, match="not ready after 0.2s"):
         result.get(timeout=0.2)
 
 

@@ -10,9 +10,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import states
+from . import exceptions, states
 from .app.request import current_request
-from . import exceptions
 from .excinfo import dict_to_exception
 
 if TYPE_CHECKING:

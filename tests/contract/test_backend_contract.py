@@ -14,7 +14,7 @@ def meta(task_id, status, result=None):
 
 
 def test_stored_meta_reads_back_with_rich_types(backend):
-    value = {"when": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "amount": Decimal("1.50"),
+    value = {"when": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "amount": Decimal("1.50"),
              "id": uuid.UUID(int=7), "raw": b"\x00\xff"}
     backend.store(meta("t1", "SUCCESS", value), expires=60)
     assert backend.get("t1")["result"] == value
