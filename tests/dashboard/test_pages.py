@@ -171,3 +171,15 @@ def test_mounted_inside_another_app_links_follow_the_mount_and_ingest_starts(cap
         ingester.stop()
         ingester.drain()
         assert "mounted-1" in client.get("/ops/flower/tasks", auth=("a", "b")).text
+
+
+def test_worker_replies_never_show_passwords(capp, client, dash_app, monkeypatch):
+    from celeriac.control import Inspect
+
+    heartbeat(capp, "w1@host")
+    ingest(dash_app)
+    conf = {"broker_url": "redis://:hunter2@cache:6379/0", "aws_secret_access_key": "AKIA-xyz", "task_default_queue": "celery"}
+    monkeypatch.setattr(Inspect, "conf", lambda self: {"w1@host": conf})  # what a worker would answer
+    page = client.get("/worker/w1@host").text
+    assert "hunter2" not in page and "AKIA-xyz" not in page
+    assert "redis://:**@cache:6379/0" in page

@@ -30,6 +30,24 @@ def mask_url(url: str | None) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+_SECRET_KEYS = ("password", "secret", "token", "passwd", "api_key", "apikey", "private")
+
+
+def redact(value: Any) -> Any:
+    """A copy of a worker's reply with URL passwords masked and secret-looking settings hidden."""
+    if isinstance(value, dict):
+        return {k: "********" if isinstance(k, str) and any(w in k.lower() for w in _SECRET_KEYS) and v
+                else redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str) and "://" in value and "@" in value:
+        try:
+            return mask_url(value)
+        except ValueError:
+            return value
+    return value
+
+
 class Database:
     """Per-thread connections with ``query``/``execute``/``executemany`` and a transaction helper."""
 

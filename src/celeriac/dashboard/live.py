@@ -21,7 +21,7 @@ TICK = 2.0
 
 async def _events(request: Request, once: bool) -> AsyncIterator[str]:
     store = dash(request).store
-    seen = -1
+    seen = -1 if once else store.version  # the page was rendered just now
     last_tick = 0.0
     yield "retry: 2000\n\n"
     while True:

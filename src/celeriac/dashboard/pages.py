@@ -12,7 +12,7 @@ from starlette.responses import Response
 from .. import states
 from . import charts, queries
 from .common import dash, render, task_filter
-from .db import mask_url
+from .db import mask_url, redact
 from .ingest import queue_names
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
@@ -117,7 +117,7 @@ def inspect_all(d: Any, names: list[str], methods: tuple[str, ...] = _INSPECT) -
     out: dict[str, dict[str, Any] | None] = {}
     for method, fut in futures.items():
         try:
-            out[method] = fut.result()
+            out[method] = redact(fut.result())
         except Exception:
             out[method] = None
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,15 @@ def when(ts: float | None) -> str:
     if not ts or isinstance(ts, jinja2.Undefined):
         return ""
     return dt.datetime.fromtimestamp(float(ts), dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def clock(ts: float | None, now: float | None = None) -> str:
+    """Short time for tables: the time of day today, the date and minute otherwise (UTC)."""
+    if not ts or isinstance(ts, jinja2.Undefined):
+        return ""
+    moment = dt.datetime.fromtimestamp(float(ts), dt.UTC)
+    today = dt.datetime.fromtimestamp(now or time.time(), dt.UTC).date()
+    return moment.strftime("%H:%M:%S") if moment.date() == today else moment.strftime("%Y-%m-%d %H:%M")
 
 
 def duration(seconds: float | None) -> str:
@@ -49,7 +59,7 @@ def pretty(value: Any) -> str:
 def setup_templates(directory: Path, opts: Options) -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), autoescape=True)
     templates = Jinja2Templates(env=env)
-    env.filters.update(when=when, duration=duration, progress=progress, pretty=pretty,
+    env.filters.update(when=when, clock=clock, duration=duration, progress=progress, pretty=pretty,
                        state_class=lambda s: STATE_CLASS.get(s or "", "run"))
     env.globals.update(read_only=opts.read_only)
     return templates
