@@ -18,6 +18,16 @@ def test_tasks_page_lists_queued_and_finished_tasks(capp, client, dash_app):
     assert "done-1" in page and "SUCCESS" in page
 
 
+def test_scheduled_task_shows_when_it_will_run(capp, client, dash_app):
+    import datetime as dt
+
+    eta = dt.datetime(2031, 5, 17, 9, 30, 15, tzinfo=dt.UTC)
+    result = capp.send_task("proj.add", (1, 2), eta=eta)
+    ingest(dash_app)
+    assert re.search(rf'data-uuid="{result.id}".*?scheduled 09:30:15', client.get("/tasks").text, re.S)
+    assert "2031-05-17T09:30:15" in client.get(f"/task/{result.id}").text
+
+
 def test_filters_narrow_the_list(capp, client, dash_app):
     run_task(capp, "ok-1")
     fail_task(capp, "bad-1")

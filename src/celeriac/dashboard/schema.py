@@ -34,9 +34,10 @@ _OTHERS = [
     "CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, created, uuid)",
     "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue, created, uuid)",
     "CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at)",
-    "CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id)",
-    "CREATE INDEX IF NOT EXISTS tasks_group ON tasks (group_id)",
-    "CREATE INDEX IF NOT EXISTS tasks_retry_of ON tasks (retry_of)",
+    # (column, created): also the order of the lists, so the planner never prefers a scan by time
+    "CREATE INDEX IF NOT EXISTS tasks_parent_created ON tasks (parent_id, created)",
+    "CREATE INDEX IF NOT EXISTS tasks_group_created ON tasks (group_id, created)",
+    "CREATE INDEX IF NOT EXISTS tasks_retry_of_created ON tasks (retry_of, created)",
     """CREATE TABLE IF NOT EXISTS task_events (
          uuid TEXT NOT NULL, ts {real} NOT NULL, type TEXT NOT NULL, hostname TEXT, data TEXT)""",
     "CREATE INDEX IF NOT EXISTS task_events_uuid ON task_events (uuid, ts)",
