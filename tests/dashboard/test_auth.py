@@ -157,3 +157,14 @@ def test_session_cookie_is_signed(capp, tmp_path):
         forged = base64.b64encode(json.dumps({"user": "ana@example.com"}).encode()).decode()
         client.cookies.set("celeriac_session", forged)
         assert client.get("/api/tasks").status_code == 401
+
+
+def test_sessions_survive_a_restart_because_the_secret_is_kept(capp, tmp_path):
+    with oidc_provider("ana@example.com") as provider:
+        with TestClient(_oauth_dashboard(capp, tmp_path, provider)) as first:
+            _login(first)
+            cookie = first.cookies.get("celeriac_session")
+        with TestClient(_oauth_dashboard(capp, tmp_path, provider)) as second:
+            assert second.get("/api/tasks").status_code == 401
+            second.cookies.set("celeriac_session", cookie)
+            assert second.get("/api/tasks").status_code == 200
