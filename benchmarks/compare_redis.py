@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from harness import Worker, load_app, median, percentile
+from harness import Worker, load_app, machine_note, median, percentile
 
 REDIS = "redis://127.0.0.1:6379"
 
@@ -284,6 +284,7 @@ def main(argv=None, broker: str = f"{REDIS}/0") -> None:
     opts = parse_args(argv, broker)
     ours, theirs = sides(opts)
     reps = []
+    print(f"start: {machine_note()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="celeriac-compare-") as tmp:
         try:
             for n in range(opts.repeat):
@@ -294,6 +295,7 @@ def main(argv=None, broker: str = f"{REDIS}/0") -> None:
         finally:
             for side in (ours, theirs):
                 side.flush()
+    print(f"end: {machine_note()}")
     print_table(reps, opts)
 
 

@@ -134,3 +134,9 @@ def load_app(lib: str, env: Mapping[str, str]):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def machine_note() -> str:
+    """CPU count and load average, printed with every result: other work on the machine skews figures."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"

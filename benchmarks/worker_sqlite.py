@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import Worker, drain_rate, load_app
+from harness import Worker, drain_rate, load_app, machine_note
 
 ROWS = [
     # label, task attribute, args, pool flags (None: use --pool/-c)
-    ("no-op", "noop", (), None),
-    ("sleep 10 ms, def", "sleep", (0.01,), None),
+    ("no-op (worker pool as given)", "noop", (), None),
+    ("sleep 10 ms, def (worker pool as given)", "sleep", (0.01,), None),
     ("sleep 10 ms, async def, -P async", "asleep", (0.01,), ["-P", "async"]),
 ]
 
@@ -69,14 +69,15 @@ def main() -> None:
     base = ["-P", opts.pool, "-c", str(opts.concurrency)]
     if opts.prefetch_multiplier:
         base += ["--prefetch-multiplier", str(opts.prefetch_multiplier)]
-    print(f"SQLite broker and results; worker {' '.join(base)}")
-    print(f"{'tasks':<36}{'count':>8}{'enqueue/s':>12}{'drain/s':>12}{'peak RSS MiB':>14}")
+    print(f"SQLite broker and results; worker {' '.join(base)}; {machine_note()}")
+    print("\n| tasks | count | enqueue, tasks/s | drain, tasks/s | peak worker RSS, MiB |\n|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="celeriac-bench-") as tmp:
         for label, name, args, flags in ROWS:
             count = opts.tasks if name == "noop" else opts.io_tasks
             row_flags = ["-P", "async", "-c", str(opts.async_concurrency)] if flags else base
             res = run_row(name, args, count, row_flags, Path(tmp))
-            print(f"{label:<36}{count:>8}{res['enqueue']:>12,.0f}{res['drain']:>12,.0f}{res['rss'] / 2**20:>14.1f}", flush=True)
+            print(f"| {label} | {count:,} | {res['enqueue']:,.0f} | {res['drain']:,.0f} | {res['rss'] / 2**20:.0f} |", flush=True)
+    print(f"\nend: {machine_note()}")
 
 
 if __name__ == "__main__":
