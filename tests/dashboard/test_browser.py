@@ -1,6 +1,7 @@
 """The dashboard in headless Debian chromium: what a user does and sees, with a real worker.
 
-Each test saves a screenshot of the page it checks under ``docs/img/``.
+Each test saves a screenshot of the page it checks: under ``docs/img/`` when ``CELERIAC_SCREENSHOTS=1``
+(to refresh the documentation), otherwise in the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from tests.workers import worker_env, worker_process, write_module
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+IMG = DOCS_IMG if os.environ.get("CELERIAC_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "celeriac-screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 USER, PASSWORD = "admin", "correct horse"
