@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from aiormq.abc import DeliveredMessage
 
 from .base import Delivery
+from .rabbitmq_consumers import Subscriptions, wait_any
 from .rabbitmq_link import LOST, Link
 from .rabbitmq_publish import Envelope, resend_of, send
 from .rabbitmq_topology import H_DEAD_ID, H_ENQUEUED, H_FAILED_AT, H_REASON, delivery_count
@@ -40,12 +41,12 @@ class Claims:
 
     def __init__(self, link: Link, *, consumer_args: dict[str, object]) -> None:
         self.link = link
-        self.consumer_args = consumer_args
         self.held: dict[str, Held] = {}
         self._fetching = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self.woken = asyncio.Event()
+        self.subs = Subscriptions(link, consumer_args)
 
     # -- fetch -------------------------------------------------------------------------------
     async def fetch(self, queues: Sequence[str], limit: int, consumer: str, timeout: float, lease: float) -> list[Delivery]:
@@ -54,44 +55,19 @@ class Claims:
         async with self._fetching:
             self.woken.clear()
             while True:
-                inbox = await self.link.retrying(lambda: self._consume(queues, max(1, limit), deadline))
-                fresh = [(q, m) for q, m in inbox if not _uncounted_return(m)]
-                taken = fresh[:limit]
-                chosen = {id(m) for _, m in taken}
-                extra = [(q, m) for q, m in inbox if id(m) not in chosen]
-                if extra:  # beyond the limit, or returned by a lost connection: back, counted exactly
-                    await self._put_back([(q, m, _counted(m) - 1) for q, m in extra])
+                taken, retired = await self.link.retrying(
+                    lambda: self.subs.take(queues, max(1, limit), deadline, self.woken, self._held_in)
+                )
+                returned = [(q, m) for q, m in taken if _uncounted_return(m)]
+                taken = [(q, m) for q, m in taken if not _uncounted_return(m)]
+                # returned by a lost connection: back, with that delivery counted; retired: not counted
+                await self._put_back([(q, m, _counted(m) - 1) for q, m in returned + retired])
                 if taken or loop.time() >= deadline or self.woken.is_set():
                     break
         return [self._hold(queue, message, consumer, loop.time() + lease) for queue, message in taken]
 
-    async def _consume(self, queues: Sequence[str], limit: int, deadline: float) -> list[tuple[str, DeliveredMessage]]:
-        channel = await self.link.channel("cons")
-        reals = [await self.link.work_queue(q) for q in queues]
-        await channel.basic_qos(prefetch_count=limit)
-        inbox: list[tuple[str, DeliveredMessage]] = []
-        arrived = asyncio.Event()
-        by_tag: dict[str, str] = {}
-
-        def on_message(message: DeliveredMessage) -> None:
-            inbox.append((by_tag.get(message.delivery.consumer_tag, queues[0]), message))
-            arrived.set()
-
-        try:
-            for queue, real in zip(queues, reals, strict=True):
-                ok = await channel.basic_consume(real, on_message, arguments=self.consumer_args)
-                by_tag[ok.consumer_tag] = queue
-            await _wait_any([arrived, self.woken], channel.closing, deadline - asyncio.get_running_loop().time())
-        finally:
-            for tag in by_tag:
-                with contextlib.suppress(*LOST):
-                    await channel.basic_cancel(tag)
-        for _ in range(3):  # deliveries that came before cancel-ok still have callbacks queued
-            await asyncio.sleep(0)
-        if channel.is_closed:
-            raise ConnectionError("channel closed while consuming")
-        inbox.sort(key=lambda item: -(item[1].header.properties.priority or 0))
-        return inbox
+    def _held_in(self, queue: str) -> int:
+        return sum(1 for h in self.held.values() if h.delivery.queue == queue)
 
     def _hold(self, queue: str, message: DeliveredMessage, consumer: str, expires: float) -> Delivery:
         props = message.header.properties
@@ -120,14 +96,19 @@ class Claims:
         for d in deliveries:
             held = self._live(d.tag)
             if held is not None:
-                with contextlib.suppress(*LOST):
-                    await held.message.channel.basic_ack(held.message.delivery.delivery_tag)
+                await self._ack_original(held.message)
+
+    async def _ack_original(self, message: DeliveredMessage) -> None:
+        self.subs.settled(message)
+        with contextlib.suppress(*LOST):
+            await message.channel.basic_ack(message.delivery.delivery_tag)
 
     async def _put_back(self, items: Sequence[tuple[str, DeliveredMessage, int]], delay: float = 0.0) -> None:
+        if not items:
+            return
         await send(self.link, [resend_of(q, m, counted, delay) for q, m, counted in items])
         for _, message, _ in items:
-            with contextlib.suppress(*LOST):
-                await message.channel.basic_ack(message.delivery.delivery_tag)
+            await self._ack_original(message)
 
     async def release(self, deliveries: Sequence[Delivery], delay: float) -> None:
         live = [h for h in (self._live(d.tag) for d in deliveries) if h is not None]
@@ -154,12 +135,12 @@ class Claims:
         envelope = resend_of(delivery.queue, held.message, delivery.delivery_count)
         envelope.properties.headers.update({H_REASON: reason, H_FAILED_AT: int(failed_at * 1000), H_DEAD_ID: dead_id})
         await send(self.link, [Envelope(delivery.queue, envelope.body, envelope.properties, 0, self.link.topology.dlx, real)])
-        with contextlib.suppress(*LOST):
-            await held.message.channel.basic_ack(held.message.delivery.delivery_tag)
+        await self._ack_original(held.message)
         return True
 
     def in_flight(self, queue: str) -> int:
-        return sum(1 for h in self.held.values() if h.delivery.queue == queue)
+        """Held by this process: claimed, or delivered into the fetch buffer."""
+        return self._held_in(queue) + self.subs.in_buffer(queue)
 
     def oldest_enqueued(self, queue: str) -> float | None:
         """Earliest first-publish time among held messages of ``queue`` (see docs on stats)."""
@@ -188,12 +169,17 @@ class Claims:
                     await self._put_back([(h.delivery.queue, h.message, h.delivery.delivery_count) for h in live])
                 continue
             soonest = min(h.expires for h in self.held.values())
-            await _wait_any([self._changed], None, soonest - now)
+            await wait_any([self._changed], None, soonest - now)
 
     async def close(self) -> None:
+        """Hand back buffered, unclaimed messages uncounted; stop the lease keeper."""
         if self._reaper is not None:
             self._reaper.cancel()
         self.held.clear()
+        buffered = self.subs.drain()
+        if buffered and self.link.connected():
+            with contextlib.suppress(Exception):
+                await self._put_back([(q, m, _counted(m) - 1) for q, m in buffered])
 
 
 def _counted(message: DeliveredMessage) -> int:
@@ -207,16 +193,3 @@ def _uncounted_return(message: DeliveredMessage) -> bool:
     is counted exactly each time, not just "at least twice"."""
     headers = message.header.properties.headers or {}
     return bool(message.delivery.redelivered) and "x-delivery-count" not in headers
-
-
-async def _wait_any(events: Sequence[asyncio.Event], closing: asyncio.Future[object] | None, timeout: float) -> None:
-    """Wait for any of ``events`` (or ``closing``) up to ``timeout`` seconds."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    futures: set[asyncio.Future[object]] = set(waiters)  # type: ignore[arg-type]
-    if closing is not None:
-        futures.add(closing)
-    try:
-        await asyncio.wait(futures, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -136,6 +136,9 @@ class Link:
         self._conn = None
         await asyncio.sleep(0.05)
 
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed
+
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         self._channels = {}
