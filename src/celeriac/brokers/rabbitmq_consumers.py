@@ -62,8 +62,9 @@ class Subscriptions:
 
     def settled(self, message: DeliveredMessage) -> None:
         """A delivery was acked: its consumer's window has room again."""
-        if message.channel is self.channel:
-            self.open[message.delivery.consumer_tag or ""] -= 1
+        tag = message.delivery.consumer_tag or ""
+        if message.channel is self.channel and tag in self.window:
+            self.open[tag] -= 1
 
     def in_buffer(self, queue: str) -> int:
         return self._count([queue])
@@ -116,6 +117,9 @@ class Subscriptions:
         for _ in range(3):  # deliveries that came before cancel-ok still have callbacks queued
             await asyncio.sleep(0)
         self.tags = {q: t for q, t in self.tags.items() if t != tag}
+        self.queue_of.pop(tag, None)  # its buffered messages already carry their queue
+        self.window.pop(tag, None)
+        self.open.pop(tag, None)
 
     async def _retire(self, channel: AbstractChannel, queues: Sequence[str]) -> list[Item]:
         for queue in [q for q in self.tags if q not in queues]:
