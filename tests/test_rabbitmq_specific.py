@@ -207,6 +207,15 @@ def test_delays_of_different_lengths_arrive_in_due_order(make):
     assert all(waited >= int(m.split("-")[1]) - 0.05 for m, waited in got)
 
 
+def test_delay_routing_key_spells_the_seconds_in_binary_before_the_queue():
+    from celeriac.brokers.rabbitmq_topology import DELAY_LEVELS, delay_routing_key, queue_of_delay_key
+
+    key = delay_routing_key(5, "app.jobs")
+    assert key == "0." * (DELAY_LEVELS - 3) + "1.0.1.app.jobs"
+    assert queue_of_delay_key(key) == "app.jobs"
+    assert queue_of_delay_key("app.jobs") == "app.jobs"
+
+
 def _server_version() -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", rabbitmqctl("version"))[:3])
 

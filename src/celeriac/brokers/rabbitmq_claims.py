@@ -104,6 +104,7 @@ class Claims:
             await message.channel.basic_ack(message.delivery.delivery_tag)
 
     async def _put_back(self, items: Sequence[tuple[str, DeliveredMessage, int]], delay: float = 0.0) -> None:
+        items = [item for item in items if item[0]]  # a queue-less message stays unacked: RabbitMQ keeps it
         if not items:
             return
         await send(self.link, [resend_of(q, m, counted, delay) for q, m, counted in items])

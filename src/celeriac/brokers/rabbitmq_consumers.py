@@ -22,6 +22,7 @@ import aiormq
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from .rabbitmq_link import LOST, Link
+from .rabbitmq_topology import H_QUEUE, queue_of_delay_key
 
 #: after a message arrives, keep collecting while more arrive this quickly (one burst)
 BURST = 0.002
@@ -85,8 +86,17 @@ class Subscriptions:
     def _on_message(self, message: DeliveredMessage) -> None:
         tag = message.delivery.consumer_tag or ""
         self.open[tag] += 1
-        self.buffer.append((self.queue_of.get(tag, ""), message))
+        queue = self.queue_of.get(tag) or self._queue_named_in(message)
+        self.buffer.append((queue, message))
         self.arrived.set()
+
+    def _queue_named_in(self, message: DeliveredMessage) -> str:
+        """The logical queue of a delivery whose consumer is no longer on record."""
+        headers = message.header.properties.headers or {}
+        named = headers.get(H_QUEUE)
+        if named:
+            return named.decode() if isinstance(named, bytes) else str(named)
+        return self.link.topology.logical(queue_of_delay_key(message.routing_key or ""))
 
     def _count(self, queues: Sequence[str]) -> int:
         return sum(1 for q, _ in self.buffer if q in queues)
@@ -124,8 +134,9 @@ class Subscriptions:
     async def _retire(self, channel: AbstractChannel, queues: Sequence[str]) -> list[Item]:
         for queue in [q for q in self.tags if q not in queues]:
             await self._cancel(channel, self.tags[queue])
-        kept = [(q, m) for q, m in self.buffer if q in queues or q in self.tags]
-        retired = [(q, m) for q, m in self.buffer if not (q in queues or q in self.tags)]
+        live = [(q, m) for q, m in self.buffer if not m.channel.is_closed]
+        kept = [(q, m) for q, m in live if q in queues or q in self.tags]
+        retired = [(q, m) for q, m in live if not (q in queues or q in self.tags)]
         self.buffer = kept
         return retired
 

@@ -110,8 +110,11 @@ def deliver_binding(real_queue: str) -> str:
 
 
 def queue_of_delay_key(routing_key: str) -> str:
-    """The target queue named in a delay routing key."""
-    return routing_key.split(".", DELAY_LEVELS)[-1]
+    """The target queue named in a delay routing key (a plain key is the queue itself)."""
+    parts = routing_key.split(".", DELAY_LEVELS)
+    if len(parts) > DELAY_LEVELS and all(p in ("0", "1") for p in parts[:DELAY_LEVELS]):
+        return parts[-1]
+    return routing_key
 
 
 def stream_args(maxlen: int, max_age: float, avg_bytes: int) -> dict[str, Any]:
