@@ -63,6 +63,7 @@ def project(tmp_path):
 
     class Project:
         connection_name = name
+        client = app
 
         def send(self, task_name, seconds=0.0, **options):
             return app.send_task("qtasks.job", (task_name, seconds), **options)
@@ -113,3 +114,15 @@ def test_countdown_and_a_task_longer_than_its_lease_each_run_once(project):
         assert long.get(timeout=20) == "long"
     assert project.runs("later") == 1
     assert project.runs("long") == 1
+
+
+def test_remote_control_and_events_work_on_rabbitmq_alone(project):
+    with project.worker("-P", "prefork", "-c", "2", "-E"):
+        assert project.send("warm").get(timeout=20) == "warm"
+        replies = project.client.control.ping(timeout=5)
+        assert len(replies) == 1 and list(replies[0].values()) == [{"ok": "pong"}]
+    # the event stream is durable: a monitor that starts afterwards still reads the whole story
+    from celeriac.events import EventReceiver
+
+    kinds = {event["type"] for event in EventReceiver(project.client).read(limit=1000, timeout=2)}
+    assert {"worker-online", "task-received", "task-succeeded", "worker-offline"} <= kinds
