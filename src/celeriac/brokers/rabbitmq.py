@@ -165,6 +165,9 @@ class RabbitMQBroker(Broker):
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
+        if self._pid != os.getpid():  # the parent's connection is the parent's to close
+            self.after_fork()
+            return
         parts, self._parts = self._parts, None
         if parts is not None:
             link, claims, _ = parts
