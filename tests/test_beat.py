@@ -320,8 +320,10 @@ def test_two_beat_processes_send_each_run_once_and_hand_over_when_the_leader_die
     queued = [m.id for m in sent(app)]
     by_first, by_second = _sent_ids(first.output), _sent_ids(second.output)
     assert len(queued) == len(set(queued)), "a run was sent twice"
-    assert set(by_second) <= set(queued) and not set(by_first) & set(by_second)
-    assert len(queued) >= len(by_first) - 1 + len(by_second)  # the leader may die between its log line and the send
+    assert set(by_second) <= set(queued)
+    # the leader may die between its log line and the send: the new leader then sends that run (once)
+    assert len(set(by_first) & set(by_second)) <= 1
+    assert len(queued) >= len(set(by_first) | set(by_second)) - 1
 
 
 def test_worker_with_dash_b_runs_the_schedule(tmp_path, sqlite_url):

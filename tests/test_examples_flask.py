@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contrib.servers import example_site, redis_env, sqlite_env, tutorial_flow
+from tests.contrib.servers import example_site, redis_env, sqlite_env, status_once_settled, tutorial_flow
 
 
 def broker_env(kind: str, tmp_path):
@@ -46,7 +46,7 @@ def test_factory_retries_inside_the_app_context_until_success(tmp_path):
             code, body = site.request("POST", "/flaky/2")
             worker.wait_for_line(f"[{body['task_id']}] succeeded", timeout=60)
             assert len([line for line in worker.lines if body["task_id"] in line and "retry" in line.lower()]) == 2
-            done = site.get(f"/status/{body['task_id']}")
+            done = status_once_settled(site, f"/status/{body['task_id']}")
     assert code == 202
     assert done == {"task_id": body["task_id"], "status": "SUCCESS", "result": {"retries": 2, "app": "my_factory"}}
 

@@ -133,6 +133,16 @@ def tutorial_flow(site: Site, worker: WorkerProcess, start_path: str, status_pat
     pending = site.get(status_path.format(task_id=task_id))
     assert pending["status"] == "PENDING", pending
     worker.wait_for_line(f"[{task_id}] succeeded")
-    done = site.get(status_path.format(task_id=task_id))
+    done = status_once_settled(site, status_path.format(task_id=task_id))
     assert done["status"] == "SUCCESS", done
-    return done  # type: ignore[no-any-return]
+    return done
+
+
+def status_once_settled(site: Site, path: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The status after the worker's batched settle lands (it follows the log line by milliseconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = site.get(path)
+        if body.get("status") not in ("PENDING", "STARTED") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.02)
