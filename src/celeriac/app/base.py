@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .. import backends, brokers, message
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
@@ -22,7 +22,7 @@ from ..signals import Signal
 from .imports import django_installed_apps, import_object, import_related
 from .publisher import publish, store_progress
 from .sending import build_message, utcnow
-from .task import Task, make_task
+from .task import Task, TaskDecorator, make_task
 
 if TYPE_CHECKING:
     from ..backends.base import ResultBackend
@@ -49,16 +49,6 @@ def current_app() -> Celery:
         if _current is None:
             _current = Celery("default", set_as_current=False)
         return _current
-
-
-class TaskDecorator(Protocol):
-    """What ``@app.task(...)`` returns: keeps the function's types, awaiting async ones."""
-
-    @overload
-    def __call__(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
-
-    @overload
-    def __call__(self, fun: Callable[P, R], /) -> Task[P, R]: ...
 
 
 class Celery:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, overload
 
-from .task import Task
-
-if TYPE_CHECKING:
-    from .base import TaskDecorator
+from .task import Task, TaskDecorator
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from .. import states
 from ..exceptions import MaxRetriesExceededError, Retry
@@ -217,6 +217,16 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<@task: {self.name} of {getattr(self.app, 'main', None)}>"
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` returns: keeps the function's types, awaiting async ones."""
+
+    @overload
+    def __call__(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fun: Callable[P, R], /) -> Task[P, R]: ...
 
 
 def make_task(app: Celery, fun: Callable[..., Any], base: type[Task[Any, Any]], options: dict[str, Any]) -> Task[Any, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from ..brokers.redis_connection import CONNECTION_ERRORS, Outage, make_client, parse_url, prefix_from
+from ..brokers.redis_connection import CONNECTION_ERRORS, Outage, close_client, make_client, parse_url, prefix_from
 from ..serializers import json_dumps, json_loads
 from . import redis_backend_scripts as scripts
 from .base import Meta, ResultBackend
@@ -201,12 +201,7 @@ class RedisBackend(ResultBackend):
             self._subscriber = self._client = None
         if subscriber is not None:
             subscriber.close()
-        if client is not None:
-            try:
-                client.close()
-                client.connection_pool.disconnect()
-            except CONNECTION_ERRORS:
-                pass
+        close_client(client)
 
     def after_fork(self) -> None:
         """Forget the parent's pool and listener thread (which does not exist here); reopen lazily."""

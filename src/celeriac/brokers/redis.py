@@ -32,7 +32,7 @@ from typing import Any
 
 from . import redis_scripts as scripts
 from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
-from .redis_connection import CONNECTION_ERRORS, Outage, make_client, parse_url, prefix_from
+from .redis_connection import Outage, close_client, make_client, parse_url, prefix_from
 from .redis_fetch import Fetcher
 from .redis_streams import StreamsMixin
 
@@ -231,12 +231,7 @@ class RedisBroker(StreamsMixin, Broker):
             self._fetcher = self._client = None
         if fetcher is not None:
             fetcher.close()
-        if client is not None:
-            try:
-                client.close()
-                client.connection_pool.disconnect()
-            except CONNECTION_ERRORS:
-                pass
+        close_client(client)
 
     def after_fork(self) -> None:
         """Forget the parent's pools without touching its sockets; new ones open lazily."""

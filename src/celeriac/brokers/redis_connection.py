@@ -59,6 +59,17 @@ class RedisTarget:
     sentinels: list[tuple[str, int]] = field(default_factory=list)
 
 
+def close_client(client: redis.Redis | None) -> None:
+    """Close a client and its pool; a connection that is already gone is not an error."""
+    if client is None:
+        return
+    try:
+        client.close()
+        client.connection_pool.disconnect()
+    except CONNECTION_ERRORS:
+        pass
+
+
 def _db_from(path: str, query: dict[str, list[str]]) -> int:
     raw = (query.get("virtual_host") or query.get("db") or [path.strip("/") or "0"])[0]
     try:
