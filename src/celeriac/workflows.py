@@ -1,4 +1,4 @@
-"""Workflow primitives: chain, group, chord, chunks, xmap/xstarmap.
+"""Workflow primitives: chain, group, chord (chunks and xmap/xstarmap are in ``workflows_maps``).
 
 They travel as Celery's signature dicts (``subtask_type`` says which). A chain rides in its first
 task's message as ``chain`` = the remaining steps in reverse order; a chord's header tasks carry
@@ -322,94 +322,16 @@ class chord(Signature):  # noqa: N801 - Celery's name
         return f"chord([{', '.join(repr(t) for t in self.tasks)}], {self.body!r})"
 
 
-class xmap(Signature):  # noqa: N801 - Celery's name
-    """One message that maps a task over ``it`` inside the worker (``task.map(it)``)."""
-
-    builtin = "celery.map"
-    kind = "xmap"
-
-    def __init__(self, task: Any, it: Iterable[Any], app: Celery | None = None, **options: Any) -> None:
-        sig = _copy(task, app)
-        super().__init__(self.builtin, (), {"task": plain(sig), "it": plain(list(it))}, options,
-                         app=app or sig._app, subtask_type=self.kind)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], app: Celery | None) -> xmap:
-        return cls(d["kwargs"]["task"], d["kwargs"]["it"], app=app, **dict(d.get("options") or {}))
-
-    def __repr__(self) -> str:
-        return f"[{self['kwargs']['task']['task']}(x) for x in {self['kwargs']['it']!r}]"
-
-
-class xstarmap(xmap):  # noqa: N801 - Celery's name
-    """Like :class:`xmap`, with each item spread as positional arguments (``task.starmap(it)``)."""
-
-    builtin = "celery.starmap"
-    kind = "xstarmap"
-
-    def __repr__(self) -> str:
-        return f"[{self['kwargs']['task']['task']}(*x) for x in {self['kwargs']['it']!r}]"
-
-
-class chunks(Signature):  # noqa: N801 - Celery's name
-    """Split ``it`` into parts of ``n`` items, one ``starmap`` task per part, run as a group."""
-
-    def __init__(self, task: Any, it: Iterable[Any], n: int, app: Celery | None = None, **options: Any) -> None:
-        if int(n) < 1:
-            raise ValueError(f"chunks needs n >= 1, got {n!r}")
-        sig = _copy(task, app)
-        super().__init__("celery.chunks", (), {"task": plain(sig), "it": plain(list(it)), "n": int(n)}, options,
-                         app=app or sig._app, subtask_type="chunks")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], app: Celery | None) -> chunks:
-        kw = d["kwargs"]
-        return cls(kw["task"], kw["it"], kw["n"], app=app, **dict(d.get("options") or {}))
-
-    def group(self) -> group:
-        kw = self["kwargs"]
-        items, size = kw["it"], kw["n"]
-        parts = [items[i:i + size] for i in range(0, len(items), size)]
-        return group([xstarmap(kw["task"], part, app=self._app) for part in parts], app=self._app)
-
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        return self.group().apply_async(args, kwargs, **{**self.options, **options})
-
-    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        return self.group().apply(args, kwargs)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.apply_async(args, kwargs)
-
-
-_KINDS: dict[str, Any] = {"chain": chain, "group": group, "chord": chord, "xmap": xmap, "xstarmap": xstarmap,
-                          "chunks": chunks}
-
-
 def from_dict(d: Mapping[str, Any], app: Celery | None = None) -> Signature:
     """The right signature class for a dict found in a message or a setting."""
-    kind = _KINDS.get(str(d.get("subtask_type") or ""))
+    from .workflows_maps import chunks, xmap, xstarmap
+
+    kinds: dict[str, Any] = {"chain": chain, "group": group, "chord": chord, "xmap": xmap, "xstarmap": xstarmap,
+                             "chunks": chunks}
+    kind = kinds.get(str(d.get("subtask_type") or ""))
     if kind is None:
         return Signature(d, app=app)
     return kind.from_dict(d, app)  # type: ignore[no-any-return]
-
-
-def register_builtins(app: Celery) -> None:
-    """The tasks workers need to run ``xmap``, ``xstarmap`` and ``chunks`` messages."""
-
-    @app.task(name="celery.map")
-    def run_map(task: Any, it: list[Any]) -> list[Any]:
-        sig = from_dict(task, app)
-        return [sig(item) for item in it]
-
-    @app.task(name="celery.starmap")
-    def run_starmap(task: Any, it: list[Any]) -> list[Any]:
-        sig = from_dict(task, app)
-        return [sig(*item) for item in it]
-
-    @app.task(name="celery.chunks")
-    def run_chunks(task: Any, it: list[Any], n: int) -> str | None:
-        return chunks(task, it, n, app=app).apply_async().id  # type: ignore[no-any-return]
 
 
 def on_task_success(app: Celery, msg: Any, value: Any) -> None:
@@ -424,4 +346,19 @@ def on_task_failure(app: Celery, msg: Any, exc: BaseException) -> None:
     after_failure(app, msg, exc)
 
 
-__all__ = ["chain", "chord", "chunks", "from_dict", "group", "plain", "register_builtins", "xmap", "xstarmap"]
+def register_builtins(app: Celery) -> None:
+    """The tasks workers need to run ``xmap``, ``xstarmap`` and ``chunks`` messages."""
+    from .workflows_maps import register_builtins as register
+
+    register(app)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("chunks", "xmap", "xstarmap"):
+        from . import workflows_maps
+
+        return getattr(workflows_maps, name)
+    raise AttributeError(name)
+
+
+__all__ = ["chain", "chord", "from_dict", "group", "plain", "register_builtins"]
