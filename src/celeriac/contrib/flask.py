@@ -61,7 +61,7 @@ class Celeriac:
         elif not issubclass(app.task_cls, FlaskTask):
             app.task_cls = type("FlaskTask", (FlaskTask, app.task_cls), {})
         app.config_from_object(settings_from_config(flask_app.config))
-        app.flask_app = flask_app  # type: ignore[attr-defined]
+        setattr(app, "flask_app", flask_app)  # noqa: B010 - tasks reach the Flask app through their celeriac app
         flask_app.extensions[EXTENSION_KEY] = app
         return app
 
@@ -69,6 +69,7 @@ class Celeriac:
 def celeriac_app_for(flask_app: Flask) -> Celery:
     """The celeriac app bound to ``flask_app`` by :class:`Celeriac`."""
     try:
-        return flask_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+        bound: Celery = flask_app.extensions[EXTENSION_KEY]
+        return bound
     except KeyError:
         raise RuntimeError("this Flask app has no celeriac extension: call Celeriac(app) or init_app(app) first") from None

@@ -20,11 +20,11 @@ def django_configured() -> bool:
 
 def setup_django(**_: Any) -> None:
     """``django.setup()`` unless Django is already set up or is in the middle of it (``runserver``)."""
-    from django.apps import apps  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from django.apps import apps  # type: ignore[import-not-found,import-untyped,unused-ignore]  # optional, untyped
 
     if apps.ready or apps.loading:
         return
-    import django  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    import django  # type: ignore[import-not-found,import-untyped,unused-ignore]  # optional, untyped
 
     django.setup()
 
@@ -44,14 +44,14 @@ def use_django(app: Celery) -> Celery:
 
 
 def _close_old_connections(**_: Any) -> None:
-    from django.db import close_old_connections  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from django.db import close_old_connections  # type: ignore[import-not-found,import-untyped,unused-ignore]  # optional, untyped
 
     close_old_connections()
 
 
 def _forget_inherited_connections(**_: Any) -> None:
     """A forked child must not share its parent's database sockets: open fresh ones on demand."""
-    from django.db import connections  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from django.db import connections  # type: ignore[import-not-found,import-untyped,unused-ignore]  # optional, untyped
 
     for conn in connections.all(initialized_only=True):
         conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import transaction  # type: ignore[import-not-found,import-untyped,unused-ignore]
+from django.db import transaction  # type: ignore[import-not-found,import-untyped,unused-ignore]  # optional, untyped
 
 from ...app.task import Task
 

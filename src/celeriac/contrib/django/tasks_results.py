@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.utils.module_loading import import_string  # type: ignore[import-not-found,import-untyped,unused-ignore]
+from django.utils.module_loading import import_string  # type: ignore[import-not-found,import-untyped,unused-ignore]  # optional, untyped
 
 from ... import states
 from ...app.shared import shared_task
