@@ -90,6 +90,14 @@ class RedisBackend(ResultBackend):
         keys = [self.meta_key(m["task_id"]) for m in metas]
         self._run("STORE", keys, [_ms(expires), *(json_dumps(m) for m in metas)])
 
+    def store_commands(self, pipe: Any, metas: Sequence[Meta], expires: float | None) -> None:
+        """Queue the store of ``metas`` on a pipeline the broker executes (one round trip for both)."""
+        if not metas:
+            return
+        self.client  # noqa: B018 - registers the scripts on first use
+        keys = [self.meta_key(m["task_id"]) for m in metas]
+        self._scripts["STORE"](keys=keys, args=[_ms(expires), *(json_dumps(m) for m in metas)], client=pipe)
+
     def get_many(self, task_ids: Sequence[str]) -> dict[str, Meta]:
         if not task_ids:
             return {}

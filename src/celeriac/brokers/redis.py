@@ -104,8 +104,36 @@ class RedisBroker(StreamsMixin, Broker):
     def publish_many(self, messages: Sequence[Outgoing]) -> None:
         if not messages:
             return
-        now = time.time()
         pipe = self.client.pipeline(transaction=True)
+        self._publish_commands(pipe, messages)
+        pipe.execute()
+
+    def _same_server(self, backend: Any) -> bool:
+        """A Redis result backend on this server and db: its writes can share our round trips."""
+        return getattr(backend, "target", None) == self.target and hasattr(backend, "store_commands")
+
+    def publish_recorded(self, messages: Sequence[Outgoing], backend: Any, metas: Sequence[dict[str, Any]],
+                         expires: float | None) -> None:
+        """Sent-records and messages in one transaction when the backend is on this server."""
+        if not self._same_server(backend):
+            return super().publish_recorded(messages, backend, metas, expires)
+        pipe = self.client.pipeline(transaction=True)
+        backend.store_commands(pipe, metas, expires)
+        self._publish_commands(pipe, messages)
+        pipe.execute()
+
+    def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
+               expires: float | None) -> None:
+        """Results, then acks, in one transaction when the backend is on this server."""
+        if not self._same_server(backend):
+            return super().settle(deliveries, backend, metas, expires)
+        pipe = self.client.pipeline(transaction=True)
+        backend.store_commands(pipe, metas, expires)
+        self._ack_commands(pipe, deliveries)
+        pipe.execute()
+
+    def _publish_commands(self, pipe: Any, messages: Sequence[Outgoing]) -> None:
+        now = time.time()
         pipe.sadd(self.queues_key, *{m.queue for m in messages})
         delayed_queues = set()
         for m in messages:
@@ -117,7 +145,6 @@ class RedisBroker(StreamsMixin, Broker):
                 pipe.xadd(f"{base}:{prio}", {"m": m.message_id, "p": m.payload})
         for base in delayed_queues:
             pipe.xadd(f"{base}:tick", {"t": "1"}, maxlen=16, approximate=True)
-        pipe.execute()
 
     # -- consuming ------------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, *, consumer: str, timeout: float, lease: float | None = None) -> list[Delivery]:
@@ -137,15 +164,18 @@ class RedisBroker(StreamsMixin, Broker):
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
+        pipe = self.client.pipeline(transaction=True)
+        self._ack_commands(pipe, deliveries)
+        pipe.execute()
+
+    def _ack_commands(self, pipe: Any, deliveries: Sequence[Delivery]) -> None:
         by_key: dict[str, list[str]] = defaultdict(list)
         for d in deliveries:
             prio, sid, _ = self.parse_tag(d.tag)
             by_key[f"{self.base(d.queue)}:{prio}"].append(sid)
-        pipe = self.client.pipeline(transaction=True)
         for key, ids in by_key.items():
             pipe.xack(key, GROUP, *ids)
             pipe.xdel(key, *ids)
-        pipe.execute()
 
     def release(self, deliveries: Sequence[Delivery], *, delay: float = 0.0) -> None:
         if not deliveries:
