@@ -93,6 +93,7 @@ class Stamper(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.seen: dict[str, float] = {}
+        self.error: Exception | None = None
         self._pubsub = redis.Redis.from_url(REDIS).pubsub(ignore_subscribe_messages=True)
         self._pubsub.psubscribe("celery-task-meta-*")
         self._done = threading.Event()
@@ -100,15 +101,20 @@ class Stamper(threading.Thread):
         time.sleep(0.2)  # subscription in place before anything is measured
 
     def run(self) -> None:
-        while not self._done.is_set():
-            msg = self._pubsub.get_message(timeout=0.1)
-            if msg and msg["type"] == "pmessage" and b'"SUCCESS"' in msg["data"]:
-                self.seen.setdefault(msg["channel"][17:].decode(), time.perf_counter())
+        try:
+            while not self._done.is_set():
+                msg = self._pubsub.get_message(timeout=0.1)
+                if msg and msg["type"] == "pmessage" and b'"SUCCESS"' in msg["data"]:
+                    self.seen.setdefault(msg["channel"][17:].decode(), time.perf_counter())
+        except redis.RedisError as exc:  # results published while away are lost: the phase must fail
+            self.error = exc
 
     def wait(self, ids: set[str] | dict[str, float], timeout: float) -> list[float]:
         """Block until every id has been seen; return their stamps."""
         deadline = time.perf_counter() + timeout
         while len(self.seen.keys() & ids) < len(ids):
+            if self.error:
+                raise RuntimeError(f"lost the result subscription: {self.error!r}")
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"only {len(self.seen.keys() & ids)} of {len(ids)} results after {timeout:.0f}s")
             time.sleep(0.05)
@@ -148,7 +154,7 @@ def run_worker(side: Side, flags: list[str], ids: list[str], log: Path, loglevel
     stamper = Stamper()
     worker = Worker(side.lib, flags, side.env, log, loglevel)
     try:
-        stamps = stamper.wait(set(ids), timeout=900)
+        stamps = stamper.wait(set(ids), timeout=60 + len(ids) / 50)
         out = {"drain": (len(ids) - 1) / (max(stamps) - min(stamps)), "rss": worker.peak_rss}
         stamper.close()
         verify_stored(side.backend_db, ids)
@@ -280,6 +286,18 @@ def parse_args(argv=None, broker: str = f"{REDIS}/0"):
     return opts
 
 
+def retrying(run, attempts: int = 3):
+    """Run a repetition again if a server went away under it (tests elsewhere may restart Redis)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return run()
+        except (redis.RedisError, RuntimeError, TimeoutError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            print(f"repetition failed ({exc!r}); running it again", flush=True)
+            time.sleep(5)
+
+
 def main(argv=None, broker: str = f"{REDIS}/0") -> None:
     opts = parse_args(argv, broker)
     ours, theirs = sides(opts)
@@ -289,7 +307,7 @@ def main(argv=None, broker: str = f"{REDIS}/0") -> None:
         try:
             for n in range(opts.repeat):
                 started = time.perf_counter()
-                reps.append(repetition(ours, theirs, opts, Path(tmp)))
+                reps.append(retrying(lambda: repetition(ours, theirs, opts, Path(tmp))))
                 raw = ", ".join(f"{k}={v / 2**20 if 'rss' in k else v:,.1f}" for k, v in sorted(reps[-1].items()))
                 print(f"repetition {n + 1}/{opts.repeat} ({time.perf_counter() - started:.0f} s): {raw}", flush=True)
         finally:
