@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -9,6 +10,14 @@ from hypothesis import strategies as st
 
 from celeriac import message
 from celeriac.message import Message
+
+SCALE = int(os.environ.get("CELERIAC_FUZZ_SCALE", "1"))
+
+
+def examples(count: int) -> int:
+    """Examples per property: modest in the normal suite, ``CELERIAC_FUZZ_SCALE`` times more for long runs."""
+    return count * SCALE
+
 
 # JSON that orjson can write: 64-bit integers, finite floats, text keys.
 json_scalars = st.one_of(

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.schedules import FIELDS, crontab
 
-FAST = settings(max_examples=200, deadline=2000)
+from .strategies import examples
+
+FAST = settings(max_examples=examples(200), deadline=2000)
 START = dt.datetime(2026, 11, 21, 15, 7, 30, tzinfo=dt.UTC)
 ORDER = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")  # the order of a cron line
 

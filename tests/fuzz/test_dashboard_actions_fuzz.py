@@ -19,7 +19,7 @@ import celeriac
 from celeriac.dashboard import create_app
 from celeriac.dashboard.routes import routes
 
-from .strategies import json_values
+from .strategies import examples, json_values
 
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -56,7 +56,7 @@ bodies = st.one_of(
 
 
 @pytest.mark.xfail(strict=True, reason=ACTION_REASON)
-@settings(max_examples=100, deadline=3000, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), deadline=3000, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(post_paths()), bodies)
 def test_generated_action_bodies_never_give_a_server_error(client, path, body):
     content, headers = body

@@ -20,6 +20,7 @@ from celeriac.dashboard import create_app
 from celeriac.dashboard.routes import routes
 
 from ..dashboard.conftest import fail_task, heartbeat, ingest, run_task
+from .strategies import examples
 
 NUMERIC = ["limit", "offset"]
 PARAMS = ["after", "before", "state", "name", "taskname", "worker", "workername", "queue", "since",
@@ -59,7 +60,7 @@ def client(tmp_path_factory):
 odd_text = st.one_of(st.sampled_from(ODD_VALUES), st.text(max_size=30))
 query_pairs = st.lists(st.tuples(st.one_of(st.sampled_from(PARAMS), st.text(max_size=8)), odd_text), max_size=5)
 number_pairs = st.lists(st.tuples(st.sampled_from(NUMERIC), st.integers(-(2**63), 2**63 - 1).map(str)), max_size=2)
-FUZZ = settings(max_examples=120, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=examples(120), deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def test_the_fuzzed_paths_are_read_from_the_route_table():

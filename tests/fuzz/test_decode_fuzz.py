@@ -16,10 +16,10 @@ from celeriac import message
 from celeriac.exceptions import DecodeError
 from celeriac.message import Message
 
-from .strategies import dropped_keys, json_values, mutated_bodies, mutated_headers, valid_envelope
+from .strategies import dropped_keys, examples, json_values, mutated_bodies, mutated_headers, valid_envelope
 
 JSON = frozenset({"application/json"})
-FAST = settings(max_examples=150, deadline=500, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(150), deadline=500, suppress_health_check=[HealthCheck.too_slow])
 PER_INPUT_SECONDS = 0.5
 
 
@@ -75,7 +75,7 @@ def test_envelopes_missing_parts_fail_with_a_reason(missing):
 
 @pytest.mark.xfail(strict=True, reason="decode() lets AttributeError/ValueError/TypeError/IndexError escape for "
                    "headers that are not a mapping and for wrongly typed priority, retries, timelimit, delivery_info")
-@settings(max_examples=150, deadline=500, derandomize=True)
+@settings(max_examples=examples(150), deadline=500, derandomize=True)
 @given(mutated_headers())
 def test_envelopes_with_wrongly_typed_headers_fail_with_the_task_id(envelope):
     decode_or_explain(orjson.dumps(envelope), task_id_of(envelope))

@@ -12,10 +12,10 @@ from celeriac import Celery
 from celeriac.config import CELERY_ONLY_NAMES, DEFAULTS, OLD_NAMES, normalize_key
 from celeriac.exceptions import ImproperlyConfigured
 
-from .strategies import json_values
+from .strategies import examples, json_values
 
 KNOWN = sorted(DEFAULTS)
-FAST = settings(max_examples=200, deadline=500)
+FAST = settings(max_examples=examples(200), deadline=500)
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 from celeriac import backends, brokers
 from celeriac.exceptions import ImproperlyConfigured
 
+from .strategies import examples
+
 SCHEMES = sorted(set(brokers.SCHEMES) | set(backends.SCHEMES)) + ["http", "redis+", "", "SQLITE", "Redis"]
 REDIS = sorted(s for s in SCHEMES if "redis" in s.lower() or s == "sentinel")
 NOT_REDIS = [s for s in SCHEMES if s not in REDIS]
 ODD_PORTS = [":65536", ":99999999", ":-1", ":", ":abc"]
-FAST = settings(max_examples=200, deadline=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(max_examples=examples(200), deadline=1000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 URL_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 
 
