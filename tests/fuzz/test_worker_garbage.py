@@ -56,8 +56,8 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
         return "".join(rng.choices(string.printable, k=rng.randrange(12)))
     if kind == 4:
         return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
-    if kind == 5:
-        return {"headers": random_json(rng, depth + 1), "body": random_json(rng, depth + 1)}
+    if kind == 5:  # envelope-shaped; headers that are not a mapping are the xfail case below
+        return {"headers": {str(random_json(rng, 3)): random_json(rng, 3)}, "body": random_json(rng, depth + 1)}
     return {str(random_json(rng, 3)): random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
