@@ -247,6 +247,8 @@ class Settings(dict[str, Any]):
         """Set settings by name; upper-case Celery 3 names are translated."""
         items = dict(other, **kwargs)
         for key, value in items.items():
+            if not isinstance(key, str):
+                raise ImproperlyConfigured(f"setting names are text, got {key!r} ({type(key).__name__})")
             name = normalize_key(key)
             if name is None:
                 check_unknown(key)

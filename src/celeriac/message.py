@@ -178,22 +178,40 @@ def peek_id(data: bytes) -> str | None:
 
 
 def decode(data: bytes, accepted: frozenset[str]) -> Message:
-    """Parse envelope bytes into a Message, raising DecodeError that names the task and reason."""
+    """Parse envelope bytes into a Message; anything wrong is a DecodeError naming the task and reason."""
+    headers, properties, content_type, raw = _envelope(data)
+    task_id = headers.get("id") or "?"
+    try:
+        decoded = serializers.loads(raw, content_type, accepted)
+    except Exception as exc:
+        raise DecodeError(f"task {task_id}: {exc}") from exc
+    try:
+        return _from_parts(headers, properties, decoded, content_type)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a header of the wrong type: the message can never run
+        raise DecodeError(f"task {task_id}: malformed headers: {exc!r}") from exc
+
+
+def _envelope(data: bytes) -> tuple[Mapping[str, Any], Mapping[str, Any], str, bytes]:
+    """The envelope's parts, checked for type; raises DecodeError."""
     try:
         envelope = orjson.loads(data)
         headers = envelope["headers"]
         properties = envelope.get("properties") or {}
         content_type = envelope.get("content-type", "application/json")
         body = envelope["body"]
-        raw = base64.b64decode(body) if properties.get("body_encoding") == "base64" else body.encode("utf-8")
+        if not isinstance(headers, dict) or not isinstance(properties, dict) or not isinstance(content_type, str):
+            raise TypeError("headers and properties must be objects and content-type a string")
+        if properties.get("body_encoding") == "base64":
+            raw = base64.b64decode(body)
+        elif isinstance(body, str):
+            raw = body.encode("utf-8")
+        else:
+            raise TypeError(f"body must be a string, got {type(body).__name__}")
     except Exception as exc:
         raise DecodeError(f"task {peek_id(data) or '?'}: not a task envelope: {exc!r}") from exc
-    task_id = headers.get("id") or "?"
-    try:
-        decoded = serializers.loads(raw, content_type, accepted)
-    except Exception as exc:
-        raise DecodeError(f"task {task_id}: {exc}") from exc
-    return _from_parts(headers, properties, decoded, content_type)
+    return headers, properties, content_type, raw
 
 
 def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body: Any, content_type: str) -> Message:
@@ -207,6 +225,8 @@ def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body:
         raise DecodeError(f"task {task_id}: args must be a list and kwargs a dict")
     embed = embed or {}
     timelimit = headers.get("timelimit") or [None, None]
+    if not isinstance(timelimit, (list, tuple)) or len(timelimit) != 2:
+        raise DecodeError(f"task {task_id}: timelimit must be [hard, soft], got {timelimit!r:.80}")
     known = {f.name for f in fields(Message)}
     extra = {k: v for k, v in headers.items() if k not in known and k not in _HEADER_NAMES}
     delivery_info = properties.get("delivery_info") or {}
@@ -217,8 +237,8 @@ def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body:
         kwargs=kwargs,
         queue=str(delivery_info.get("routing_key") or "celery"),
         priority=int(properties.get("priority") or 0),
-        eta=parse_time(headers.get("eta")),
-        expires=parse_time(headers.get("expires")),
+        eta=_time_header(headers, "eta"),
+        expires=_time_header(headers, "expires"),
         retries=int(headers.get("retries") or 0),
         root_id=headers.get("root_id"),
         parent_id=headers.get("parent_id"),
@@ -239,6 +259,13 @@ def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body:
         extra_headers=extra,
         redelivered=bool(headers.get("redelivered") or delivery_info.get("redelivered")),
     )
+
+
+def _time_header(headers: Mapping[str, Any], name: str) -> dt.datetime | None:
+    try:
+        return parse_time(headers.get(name))
+    except DecodeError as exc:
+        raise DecodeError(f"task {headers.get('id') or '?'}: {name}: {exc}") from exc
 
 
 _HEADER_NAMES = frozenset(

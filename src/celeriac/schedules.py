@@ -128,7 +128,7 @@ def _bad(field: str, value: Any, reason: str) -> ImproperlyConfigured:
 
 def parse_field(field: str, value: Any) -> frozenset[int]:
     """The set of values a crontab field allows (``"*/15"``, ``"1-5"``, ``"mon-fri"``, ``[0, 30]``)."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, bytes, bytearray)) or value is None:
         raise _bad(field, value, "expected a number, a string or a list")
     if isinstance(value, int):
         return frozenset({_number(field, value, str(value))})
@@ -151,7 +151,7 @@ def _number(field: str, token: Any, whole: str) -> int:
     text = str(token).strip().lower()
     number = _NAMES.get(field, {}).get(text)
     if number is None:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise _bad(field, whole, f"{token!r} is not a number" + (" or a name" if field in _NAMES else ""))
         number = int(text)
     if field == "day_of_week" and number == 7:
@@ -164,10 +164,10 @@ def _number(field: str, token: Any, whole: str) -> int:
 def _part(field: str, part: str, whole: str) -> set[int]:
     """One comma-separated item: ``*``, ``*/n``, ``a``, ``a-b``, ``a-b/n`` or ``a/n``."""
     low, high = _BOUNDS[field]
-    span, _, step_text = part.partition("/")
+    span, slash, step_text = part.partition("/")
     step = 1
-    if step_text:
-        if not step_text.isdigit() or int(step_text) == 0:
+    if slash:
+        if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
             raise _bad(field, whole, f"step {step_text!r} must be a positive number")
         step = int(step_text)
     if span == "*":

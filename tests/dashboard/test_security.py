@@ -92,8 +92,6 @@ def test_the_open_login_paths_show_no_data(capp, tmp_path):
     assert statuses == {"/login": 302, "/oauth2/callback": 403, "/logout": 200}
 
 
-@pytest.mark.xfail(strict=True, reason="OAuth.endpoints() lets urllib's URLError escape when the provider's discovery "
-                   "URL cannot be reached, so /login answers 500 instead of a clear 502/503 saying the provider is down")
 def test_login_with_the_provider_down_says_so(capp, tmp_path):
     web = make_dashboard(capp, tmp_path, **SETUPS["oauth"])
     with TestClient(web, raise_server_exceptions=False) as client:

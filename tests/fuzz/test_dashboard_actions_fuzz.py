@@ -55,7 +55,6 @@ bodies = st.one_of(
 )
 
 
-@pytest.mark.xfail(strict=True, reason=ACTION_REASON)
 @settings(max_examples=examples(100), deadline=3000, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(post_paths()), bodies)
 def test_generated_action_bodies_never_give_a_server_error(client, path, body):
@@ -63,7 +62,6 @@ def test_generated_action_bodies_never_give_a_server_error(client, path, body):
     assert client.post(path, content=content, headers=headers).status_code < 500
 
 
-@pytest.mark.xfail(strict=True, reason=ACTION_REASON)
 @pytest.mark.parametrize("path", post_paths())
 def test_a_body_that_is_not_json_is_a_client_error(client, path):
     response = client.post(path, content=b"{not json", headers=JSON)

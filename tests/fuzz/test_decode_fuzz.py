@@ -73,8 +73,6 @@ def test_envelopes_missing_parts_fail_with_a_reason(missing):
         assert isinstance(outcome, DecodeError)
 
 
-@pytest.mark.xfail(strict=True, reason="decode() lets AttributeError/ValueError/TypeError/IndexError escape for "
-                   "headers that are not a mapping and for wrongly typed priority, retries, timelimit, delivery_info")
 @settings(max_examples=examples(150), deadline=500, derandomize=True)
 @given(mutated_headers())
 def test_envelopes_with_wrongly_typed_headers_fail_with_the_task_id(envelope):

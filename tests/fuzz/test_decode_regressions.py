@@ -34,15 +34,12 @@ ESCAPING = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="message.decode raises a non-DecodeError for these envelopes; the worker "
-                   "then logs 'internal error' and the message is redelivered forever instead of dead-lettered")
 @pytest.mark.parametrize("data", list(ESCAPING.values()), ids=list(ESCAPING))
 def test_wrongly_typed_envelope_fields_give_a_decode_error(data):
     with pytest.raises(DecodeError):
         message.decode(data, JSON)
 
 
-@pytest.mark.xfail(strict=True, reason="parse_time's DecodeError says 'bad timestamp ...' without the task id")
 @pytest.mark.parametrize("field", ["eta", "expires"])
 def test_a_bad_timestamp_error_names_the_task(field):
     with pytest.raises(DecodeError, match="case-1"):

@@ -83,7 +83,6 @@ REDIS_PORT_BUG = "redis_connection._host_port reads urlsplit(...).port, whose Va
                  "number in 0-65535 escapes from_url instead of becoming ImproperlyConfigured"
 
 
-@pytest.mark.xfail(strict=True, reason=REDIS_PORT_BUG)
 @pytest.mark.parametrize("port", ODD_PORTS)
 @pytest.mark.parametrize("factory", [brokers.from_url, backends.from_url], ids=["broker", "backend"])
 def test_a_redis_url_with_a_bad_port_is_improperly_configured(factory, port):
@@ -98,7 +97,6 @@ def test_any_text_after_a_scheme_builds_or_explains(scheme, rest):
     build_or_refuse(backends.from_url, f"{scheme}://{rest}")
 
 
-@pytest.mark.xfail(strict=True, reason=REDIS_PORT_BUG)
 @settings(FAST, derandomize=True)
 @given(st.sampled_from(REDIS), URL_TEXT)
 def test_any_text_after_a_redis_scheme_builds_or_explains(scheme, rest):

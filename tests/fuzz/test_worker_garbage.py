@@ -111,8 +111,6 @@ def test_a_worker_survives_random_garbage_and_dead_letters_all_of_it(project):
     feed_and_check(project, garbage(random.Random(SEED), 45))
 
 
-@pytest.mark.xfail(strict=True, reason="envelopes with wrongly typed headers/properties make message.decode raise a "
-                   "non-DecodeError; the worker logs 'internal error' and leaves them to be redelivered, never dead-lettered")
 def test_wrongly_typed_headers_are_dead_lettered_too(project):
     from .test_decode_regressions import ESCAPING
 

@@ -117,7 +117,23 @@ def parse_url(url: str) -> RedisTarget:
 
 def _host_port(url: str, default_port: int) -> tuple[str, int]:
     parts = urlsplit(url.strip())
-    return parts.hostname or "localhost", parts.port or default_port
+    try:
+        port = parts.port
+        if parts.netloc.endswith(":"):
+            raise ValueError("empty port")
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"bad port in {_masked(url)!r}: write a number from 1 to 65535, as in redis://localhost:6379/0"
+        ) from None
+    return parts.hostname or "localhost", port or default_port
+
+
+def _masked(url: str) -> str:
+    """The URL without its password, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":**@", 1)
 
 
 class Outage:

@@ -300,6 +300,8 @@ class SQLiteBroker(SQLiteStreams, Broker):
         queues: set[str] = set()
         with self.db.write() as conn:
             for dead_id in ids:
+                if not str(dead_id).isdigit():
+                    continue  # not one of ours: nothing to requeue
                 row = conn.execute(
                     "DELETE FROM celeriac_dead WHERE id = ? RETURNING queue, message_id, payload", (int(dead_id),)
                 ).fetchone()

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import states
+from ..exceptions import EncodeError, ImproperlyConfigured
 from .auth import guard
-from .common import dash, task_filter
+from .common import BadInput, dash, task_filter, whole
 from .queries import get_task, list_tasks
 
 Handler = Callable[[Request, dict[str, Any]], Any]
@@ -26,7 +27,10 @@ async def _params(request: Request) -> tuple[dict[str, Any], Any]:
     form = None
     kind = request.headers.get("content-type", "")
     if kind.startswith("application/json"):
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadInput("the body is not valid JSON") from None
         if isinstance(body, dict):
             merged.update(body)
     elif kind.startswith("application/x-www-form-urlencoded"):
@@ -53,13 +57,31 @@ def action(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def _seconds(params: dict[str, Any], name: str) -> float | None:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{name} must be a number of seconds") from None
+    if not 0 < seconds < 10**9:
+        raise BadInput(f"{name} must be a positive number of seconds")
+    return seconds
+
+
 def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
 def _send(request: Request, params: dict[str, Any]) -> dict[str, Any]:
-    args, kwargs = params.get("args") or [], params.get("kwargs") or {}
-    result = dash(request).app.send_task(request.path_params["name"], args, kwargs, **(params.get("options") or {}))
+    args, kwargs, options = params.get("args") or [], params.get("kwargs") or {}, params.get("options") or {}
+    if not isinstance(args, list) or not isinstance(kwargs, dict) or not isinstance(options, dict):
+        raise BadInput("args must be a list, kwargs and options objects")
+    try:
+        result = dash(request).app.send_task(request.path_params["name"], args, kwargs, **options)
+    except (TypeError, EncodeError, ImproperlyConfigured) as exc:
+        raise BadInput(str(exc)) from exc
     return {"task-id": result.id, "state": states.PENDING}
 
 
@@ -128,7 +150,7 @@ def bulk_retry(request: Request, params: dict[str, Any]) -> Any:
     """Retry every task matching the filter (failed ones unless a state is given), up to ``limit``."""
     d = dash(request)
     flt = task_filter({**params, "state": params.get("state") or states.FAILURE})
-    limit, after = min(int(params.get("limit") or 1000), 10_000), ""
+    limit, after = whole(params, "limit", 1000, 1, 10_000), ""
     sent: list[str] = []
     while len(sent) < limit:
         page = list_tasks(d.store, flt, limit=min(200, limit - len(sent)), after=after)
@@ -142,7 +164,9 @@ def bulk_retry(request: Request, params: dict[str, Any]) -> Any:
 @action
 def requeue(request: Request, params: dict[str, Any]) -> Any:
     ids = params.get("ids") or params.get("id") or []
-    ids = [ids] if isinstance(ids, str) else list(ids)
+    if not isinstance(ids, (str, list)):
+        raise BadInput("ids must be a dead letter id or a list of them")
+    ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
     count = dash(request).app.broker.requeue_dead(ids)
     return {"message": f"Requeued {count} message(s)", "requeued": count}
 
@@ -164,13 +188,13 @@ def shutdown(request: Request, params: dict[str, Any]) -> Any:
 
 @action
 def pool_grow(request: Request, params: dict[str, Any]) -> Any:
-    n = int(params.get("n") or 1)
+    n = whole(params, "n", 1, 1, 1000)
     return _control(request, "pool_grow", {"n": n}, f"Growing worker's pool by {n}")
 
 
 @action
 def pool_shrink(request: Request, params: dict[str, Any]) -> Any:
-    n = int(params.get("n") or 1)
+    n = whole(params, "n", 1, 1, 1000)
     return _control(request, "pool_shrink", {"n": n}, f"Shrinking worker's pool by {n}")
 
 
@@ -198,6 +222,6 @@ def time_limit(request: Request, params: dict[str, Any]) -> Any:
     task, worker = request.path_params["name"], params.get("workername")
     if not worker:
         return _error("workername is required", 400)
-    soft, hard = params.get("soft"), params.get("hard")
-    args = {"task_name": task, "soft": float(soft) if soft else None, "hard": float(hard) if hard else None, "_worker": worker}
+    soft, hard = _seconds(params, "soft"), _seconds(params, "hard")
+    args = {"task_name": task, "soft": soft, "hard": hard, "_worker": worker}
     return _control(request, "time_limit", args, f"time limits set successfully for {task}")

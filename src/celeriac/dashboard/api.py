@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from .. import states
 from . import charts, metrics, queries
-from .common import dash, task_filter, task_json
+from .common import dash, task_filter, task_json, whole
 from .openapi import SPEC
 from .pages import inspect_all, queue_stats
 
@@ -37,9 +37,9 @@ def tasks(request: Request) -> Response:
     """``/api/tasks``: ``{uuid: task}`` newest first; ``limit``, ``offset`` and our ``after`` cursor."""
     d = dash(request)
     params = request.query_params
-    limit = min(int(params.get("limit") or 100), 10_000)
+    limit = whole(params, "limit", 100, 1, 10_000)
     page = queries.list_tasks(d.store, task_filter(params), limit=limit, after=params.get("after", ""),
-                              offset=int(params.get("offset") or 0))
+                              offset=whole(params, "offset", 0))
     headers = {"X-Next-Cursor": page.next} if page.next else {}
     return JSONResponse({r["uuid"]: task_json(r) for r in page.rows}, headers=headers)
 

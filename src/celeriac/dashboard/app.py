@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import options as options_mod
 from .auth import AuthMiddleware, Throttle, base_path
+from .common import BadInput
 from .ingest import Ingester
 from .oauth import OAuth
 from .routes import routes
@@ -78,6 +81,12 @@ def create_app(celeriac_app: Celery, *, opts: options_mod.Options | None = None,
                    session_cookie="celeriac_session", same_site="lax", path=opts.prefix or "/", max_age=7 * 86400),
         Middleware(AuthMiddleware, opts=opts, throttle=throttle),
     ]
-    app = Starlette(routes=routes(opts.prefix), middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes(opts.prefix), middleware=middleware, lifespan=lifespan,
+                    exception_handlers={BadInput: _bad_input})
     app.state.dash = dash
     return app
+
+
+async def _bad_input(request: Request, exc: Exception) -> Response:
+    """A parameter that cannot be used is the client's mistake: 400 with the reason, never a 500."""
+    return JSONResponse({"error": str(exc)}, status_code=400)

@@ -17,6 +17,24 @@ if TYPE_CHECKING:
     from .app import Dashboard
 
 
+class BadInput(ValueError):
+    """A request parameter that cannot be used; answered with 400 and the reason."""
+
+
+def whole(params: Mapping[str, Any], name: str, default: int, low: int = 0, high: int = 2**62) -> int:
+    """An integer parameter within [low, high]; anything else is BadInput."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise BadInput(f"{name} must be a whole number, got {str(value)[:40]!r}") from None
+    if not low <= number <= high:
+        raise BadInput(f"{name} must be between {low} and {high}")
+    return number
+
+
 def dash(request: Request) -> Dashboard:
     return request.app.state.dash  # type: ignore[no-any-return]
 
@@ -36,8 +54,14 @@ def parse_time(value: str | None) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def task_filter(params: Mapping[str, str]) -> TaskFilter:
+def task_filter(params: Mapping[str, Any]) -> TaskFilter:
     """Our names (state, name, worker, queue, since, until, search) and Flower's (taskname, workername...)."""
+    names = ("state", "name", "taskname", "worker", "workername", "queue", "since", "received_start", "until",
+             "received_end", "search")
+    wrong = [n for n in names if params.get(n) is not None and not isinstance(params.get(n), (str, int, float))]
+    if wrong:
+        raise BadInput(f"filter {wrong[0]} must be text")
+    params = {n: str(params[n]) for n in names if params.get(n) is not None}
     return TaskFilter(
         state=(params.get("state") or "").upper(),
         name=params.get("name") or params.get("taskname") or "",

@@ -93,7 +93,11 @@ class OAuth:
     async def login(self, request: Request) -> Response:
         if not self.opts.auth:
             return RedirectResponse(base_path(request.scope, self.opts) + "/", status_code=302)
-        ep = await self.endpoints()
+        try:
+            ep = await self.endpoints()
+        except (OSError, ValueError) as exc:  # URLError is an OSError; a bad discovery document a ValueError
+            return PlainTextResponse(f"the sign-in provider cannot be reached right now ({exc}); try again later",
+                                     status_code=503)
         state = secrets.token_urlsafe(24)
         request.session["oauth_state"] = state
         request.session["next"] = safe_next(request.query_params.get("next"), base_path(request.scope, self.opts))

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from .. import states
 from . import charts, queries
-from .common import dash, render, task_filter
+from .common import dash, render, task_filter, whole
 from .db import mask_url, redact
 from .ingest import queue_names
 
@@ -42,7 +42,7 @@ def tasks(request: Request) -> Response:
     d = dash(request)
     params = request.query_params
     flt = task_filter(params)
-    page = queries.list_tasks(d.store, flt, limit=min(int(params.get("limit") or 50), 500),
+    page = queries.list_tasks(d.store, flt, limit=whole(params, "limit", 50, 1, 500),
                               after=params.get("after", ""), before=params.get("before", ""))
     context = {
         "page_rows": page, "flt": flt, "query": flt.as_query(), "states": STATES, "page": "tasks",

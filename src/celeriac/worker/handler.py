@@ -72,8 +72,9 @@ class TaskHandler:
         """Decode and check a delivery; settle it here (and return None) if it must not run."""
         try:
             msg = message.decode(delivery.payload, self.app.accepted_content)
-        except DecodeError as exc:
-            self._poison(delivery, message.peek_id(delivery.payload), f"undecodable message: {exc}", exc)
+        except Exception as exc:  # DecodeError, or anything a malformed message provokes
+            reason = exc if isinstance(exc, DecodeError) else DecodeError(repr(exc))
+            self._poison(delivery, message.peek_id(delivery.payload), f"undecodable message: {reason}", reason)
             return None
         task = self.app._tasks.get(msg.task)
         if task is None:
