@@ -43,9 +43,10 @@ class Slot:
 class Holdings:
     """Every delivery a process holds, with a keeper thread that renews leases and frees prefetch."""
 
-    def __init__(self, broker: Broker, lease: float) -> None:
+    def __init__(self, broker: Broker, lease: float, on_free: Callable[[list[Delivery]], None] | None = None) -> None:
         self.broker = broker
         self.lease = lease
+        self.on_free = on_free
         self.slots: list[Slot] = []
         self.loose: dict[str, Delivery] = {}
         self.lock = threading.Lock()
@@ -127,6 +128,8 @@ class Holdings:
             held.extend(self.loose.values())
         if freed:
             self.broker.release(freed)
+            if self.on_free:
+                self.on_free(freed)
         if held and renew:
             self.broker.renew(held, lease=self.lease)
 
@@ -145,7 +148,8 @@ class SlotLoop:
     """Fetch for one slot, run, settle; never dies of a bad message or a broker outage."""
 
     def __init__(self, handler: TaskHandler, holdings: Holdings, slot: Slot, *, queues: Sequence[str], consumer: str,
-                 prefetch: int, runner: Runner, on_start: Notify | None = None, on_done: Notify | None = None) -> None:
+                 prefetch: int, runner: Runner, on_start: Notify | None = None, on_done: Notify | None = None,
+                 on_fetch: Callable[[Sequence[Delivery]], None] | None = None) -> None:
         self.handler = handler
         self.holdings = holdings
         self.slot = slot
@@ -155,6 +159,7 @@ class SlotLoop:
         self.runner = runner
         self.on_start = on_start
         self.on_done = on_done
+        self.on_fetch = on_fetch
         self.processed = 0
         self._outage = False
 
@@ -195,6 +200,8 @@ class SlotLoop:
             logger.info("broker reachable again; consuming resumed")
             self._outage = False
         self.holdings.fill(self.slot, batch)
+        if batch and self.on_fetch:
+            self.on_fetch(batch)
 
     def _process(self, delivery: Delivery) -> None:
         try:

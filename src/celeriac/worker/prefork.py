@@ -16,6 +16,8 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ class Child:
     conn: Connection
     consumer: str
     current: dict[str, Any] | None = None
+    reserved: list[list[str]] = field(default_factory=list)
     processed: int = 0
     kill_reason: str | None = None
     kill_signum: int | None = None
@@ -69,6 +72,7 @@ class PreforkPool:
         self.cold = False
         self._next_index = 1
         self._processed = 0
+        self.totals: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -86,7 +90,11 @@ class PreforkPool:
             return [dict(c.current, worker_pid=c.process.pid) for c in self.children.values() if c.current]
 
     def reserved(self) -> list[dict[str, Any]]:
-        return []
+        """Messages children hold but have not started (ids and queues; bodies stay in the child)."""
+        with self._lock:
+            return [{"id": mid, "hostname": self.options.hostname, "worker_pid": c.process.pid,
+                     "delivery_info": {"routing_key": queue}}
+                    for c in self.children.values() for mid, queue in c.reserved]
 
     def grow(self, n: int = 1) -> None:
         with self._lock:
@@ -155,7 +163,14 @@ class PreforkPool:
                 notice = orjson.loads(child.conn.recv_bytes())
                 if notice["e"] == "start":
                     child.current = notice
+                    child.reserved = [r for r in child.reserved if r[0] != notice["id"]]
+                elif notice["e"] == "held":
+                    child.reserved = notice["r"]  # a child fetches only once its buffer is empty
+                elif notice["e"] == "freed":
+                    child.reserved = [r for r in child.reserved if r[0] not in set(notice["r"])]
                 else:
+                    if child.current is not None:
+                        self.totals[child.current["name"]] += 1
                     child.current = None
                     child.processed += 1
         except (EOFError, OSError):
@@ -287,6 +302,7 @@ class ChildWorker:
         self.conn = conn
         self.consumer = consumer
         self.index = index
+        self._send_lock = threading.Lock()
 
     def run(self, stop: threading.Event) -> None:
         from .. import signals
@@ -297,12 +313,12 @@ class ChildWorker:
         controller.follow_revokes(revoked, stop)
         handler = TaskHandler(self.app, options.hostname, revoked)
         handler.settler = Settler(self.app)
-        holdings = Holdings(self.app.broker, self.app.broker.default_lease)
+        holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._freed)
         holdings.start()
         loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,
                         consumer=self.consumer, prefetch=options.prefetch_multiplier,
                         runner=LoopRunner(main_thread_timer.limit, hard_in_process=False),
-                        on_start=self._started, on_done=self._done)
+                        on_start=self._started, on_done=self._done, on_fetch=self._held)
         signals.worker_process_init.send(sender=None)
         try:
             loop.run(stop, options.max_tasks_per_child, options.max_memory_per_child)
@@ -315,7 +331,7 @@ class ChildWorker:
     def _started(self, job: Job) -> None:
         soft, hard = limits_for(job)
         d = job.delivery
-        self.conn.send_bytes(orjson.dumps({
+        self._send(orjson.dumps({
             "e": "start", "id": job.message.id, "name": job.message.task, "hard": hard, "soft": soft,
             "async": job.task.is_async, "tag": d.tag, "queue": d.queue, "mid": d.message_id, "dc": d.delivery_count,
             "t": time.time(), "args": job.message.argsrepr, "kwargs": job.message.kwargsrepr,
@@ -323,4 +339,16 @@ class ChildWorker:
         }))
 
     def _done(self, job: Job) -> None:
-        self.conn.send_bytes(b'{"e":"done"}')
+        self._send(b'{"e":"done"}')
+
+    def _held(self, batch: Sequence[Delivery]) -> None:
+        """Tell the supervisor what this child holds but has not started (``inspect reserved``)."""
+        self._send(orjson.dumps({"e": "held", "r": [[d.message_id, d.queue] for d in batch]}))
+
+    def _freed(self, freed: Sequence[Delivery]) -> None:
+        """The keeper gave prefetched messages back: they are no longer reserved here."""
+        self._send(orjson.dumps({"e": "freed", "r": [d.message_id for d in freed]}))
+
+    def _send(self, data: bytes) -> None:
+        with self._send_lock:  # the keeper thread reports too
+            self.conn.send_bytes(data)

@@ -272,7 +272,7 @@ def _stats(controller: WorkController, args: dict[str, Any]) -> Any:
         "pid": os.getpid(), "uptime": round(time.time() - controller.started, 3), "clock": lamport_tick(),
         "pool": {"implementation": controller.options.pool, "max-concurrency": controller.pool.size(),
                  "processes": [controller.options.concurrency]},
-        "total": {"processed": controller.pool.processed()},
+        "total": dict(getattr(controller.pool, "totals", None) or {}) or {"processed": controller.pool.processed()},
         "broker": {"transport": controller.app.broker.transport},
         "prefetch_count": controller.options.prefetch_multiplier * controller.pool.size(),
         "rusage": {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss": usage.ru_maxrss},
