@@ -57,3 +57,13 @@ def test_redis_loses_nothing_under_faults(tmp_path):
     figures = run_harness("redis", tmp_path)
     check(figures)
     assert figures["broker restarts"] >= 1
+
+
+@needs_root
+@pytest.mark.rabbitmq
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="restarting RabbitMQ needs rabbitmqctl")
+def test_rabbitmq_loses_nothing_under_faults(tmp_path):
+    figures = run_harness("rabbitmq", tmp_path)
+    check(figures)
+    assert figures["broker restarts"] >= 1

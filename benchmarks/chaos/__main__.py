@@ -19,7 +19,8 @@ from pathlib import Path
 from .run import Options, run
 
 COLUMNS = ["broker", "tasks sent", "worker kills", "child kills", "broker restarts", "disconnects", "cuts > lease",
-           "disk fills", "tasks lost", "ran more than once", "dead-lettered", "failed", "worker crashes (input)", "seconds"]
+           "disk fills", "tasks lost", "ran more than once", "repeats without a fault", "dead-lettered", "failed",
+           "worker crashes (input)", "seconds"]
 
 
 def table(rows: list[dict]) -> str:
@@ -40,17 +41,21 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=3.0, help="mean seconds between small faults")
     parser.add_argument("--drain", type=float, default=120.0, help="seconds allowed after the faults for results")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--redis-persistence", choices=["always", "none"], default="always",
+                        help="the private Redis's AOF (appendfsync always) or nothing on disk")
     parser.add_argument("--out", type=Path, default=None, help="logs and run records (default /tmp/celeriac-chaos/...)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     out = args.out or Path("/tmp/celeriac-chaos") / f"{args.broker}-{time.strftime('%Y%m%d-%H%M%S')}"
     opts = Options(args.broker, args.tasks, args.duration, out, args.workers, args.concurrency, args.lease,
-                   args.interval, args.drain, args.seed)
+                   args.interval, args.drain, args.seed, redis_persistence=args.redis_persistence == "always")
     result = run(opts)
     print(table([result]))
     print(f"logs, fault log and run records: {out}")
     if result["lost ids"]:
         print("lost:", " ".join(result["lost ids"]))
+    if result["unexplained ids"]:
+        print("repeated with no fault to explain it:", " ".join(result["unexplained ids"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     sys.exit(1 if result["tasks lost"] or result["worker crashes (input)"] else 0)

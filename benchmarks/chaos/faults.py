@@ -56,11 +56,16 @@ class Faults:
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()
         self.log: list[str] = []
+        #: (start, end, pids or None for every process, kind): wall-clock windows, to explain repeats
+        self.events: list[tuple[float, float, frozenset[int] | None, str]] = []
         self.stop = threading.Event()
         self.t0 = time.monotonic()
 
     def note(self, what: str) -> None:
-        self.log.append(f"{time.monotonic() - self.t0:7.1f}s {what}")
+        self.log.append(f"{time.monotonic() - self.t0:7.1f}s {time.strftime('%H:%M:%S')} {what}")
+
+    def event(self, start: float, kind: str, pids: list[int] | None) -> None:
+        self.events.append((start, time.time(), None if pids is None else frozenset(pids), kind))
 
     def big_faults(self) -> list[tuple[float, Callable[[], None]]]:
         """(fraction of the run, fault) pairs for this broker."""
@@ -95,17 +100,21 @@ class Faults:
         kind = self.rng.choice(choices)
         if kind == "worker":
             w = self.rng.choice(self.fleet)
+            self.event(time.time(), kind, w.pids())
             w.kill9()
             w.start()
             self.counts["worker kills"] += 1
             self.note(f"kill -9 worker {w.name}")
         elif kind == "child":
             prefork = [w for w in self.fleet if w.children()]
-            if prefork and self.rng.choice(prefork).kill_child():
+            pid = self.rng.choice(prefork).kill_child() if prefork else None
+            if pid:
+                self.event(time.time(), kind, [pid])
                 self.counts["child kills"] += 1
                 self.note("kill -9 child")
         else:
             w = self.rng.choice([w for w in self.fleet if w.alive] or self.fleet)
+            self.event(time.time(), kind, w.pids())
             n = destroy_sockets(w.pids(), self.service.port)
             self.counts["disconnects"] += 1
             self.note(f"disconnect {w.name}: {n} sockets")
@@ -113,6 +122,7 @@ class Faults:
     def broker_restart(self) -> None:
         """Crash Redis (or stop RabbitMQ's app), keep it down a moment, bring it back: always."""
         self.note("broker down")
+        start = time.time()
         try:
             if isinstance(self.service, PrivateRedis):
                 self.service.crash()
@@ -124,6 +134,7 @@ class Faults:
                 self.service.start()
             else:
                 self.service.start_app()
+            self.event(start, "broker restart", None)
         self.counts["broker restarts"] += 1
         self.note("broker up")
 
@@ -131,6 +142,7 @@ class Faults:
         """Freeze one worker and cut its sockets for longer than its lease."""
         w = self.fleet[self.counts["cuts"] % len(self.fleet)]  # prefork first, then the others in turn
         self.note(f"cut {w.name} for {1.6 * self.lease:.1f}s")
+        start, pids = time.time(), w.pids()
         w.group_signal(signal.SIGSTOP)
         try:
             if isinstance(self.service, PrivateRedis | RabbitMQ):
@@ -138,16 +150,19 @@ class Faults:
             self.stop.wait(1.6 * self.lease)
         finally:
             w.group_signal(signal.SIGCONT)
+            self.event(start, "cut", pids)
         self.counts["cuts"] += 1
         self.note(f"cut {w.name} over")
 
     def disk_full(self) -> None:
         """Fill the tmpfs under the SQLite file, hold it full for a few seconds, free it: always."""
+        start = time.time()
         try:
             written = self.service.fill()
             self.note(f"disk full ({written} bytes of filler)")
             self.stop.wait(3.0)
         finally:
             self.service.free()
+            self.event(start, "disk full", None)
         self.counts["disk fills"] += 1
         self.note("disk freed")

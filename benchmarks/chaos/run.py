@@ -32,6 +32,7 @@ class Options:
     drain: float = 120.0
     seed: int = 1
     disk_mb: int = 128
+    redis_persistence: bool = True
 
 
 def start_service(opts: Options, stack: ExitStack) -> tuple[Any, dict[str, str]]:
@@ -43,7 +44,7 @@ def start_service(opts: Options, stack: ExitStack) -> tuple[Any, dict[str, str]]
         url = f"sqlite:///{disk.path / 'chaos.sqlite3'}"
         return disk, {"CHAOS_BROKER": url, "CHAOS_BACKEND": url}
     if opts.broker == "redis":
-        redis = PrivateRedis(opts.out)
+        redis = PrivateRedis(opts.out, persistent=opts.redis_persistence)
         redis.start()
         stack.callback(redis.stop)
         return redis, {"CHAOS_BROKER": redis.url, "CHAOS_BACKEND": redis.url}
@@ -96,7 +97,9 @@ def run(opts: Options) -> dict[str, Any]:
         producer.join(300)
         metas = verify.drain(tasks.app.backend, list(producer.sent), opts.drain)
         faults.restart_crashed()
-        acc = verify.account(producer.sent, metas, verify.dead_letter_ids(tasks.app.broker), verify.run_counts(opts.out / "runs"))
+        runs = verify.read_runs(opts.out / "runs")
+        acc = verify.account(producer.sent, metas, verify.dead_letter_ids(tasks.app.broker), runs)
+        acc.unexplained = verify.unexplained_repeats(runs, faults.events)
         return figures(opts, acc, faults, producer, time.monotonic() - started)
 
 
@@ -106,7 +109,8 @@ def figures(opts: Options, acc: verify.Account, faults: Faults, producer: Produc
         "broker": opts.broker, "tasks sent": acc.sent, "worker kills": c["worker kills"], "child kills": c["child kills"],
         "broker restarts": c["broker restarts"], "disconnects": c["disconnects"], "cuts > lease": c["cuts"],
         "disk fills": c["disk fills"], "completed": acc.completed, "tasks lost": len(acc.lost),
-        "ran more than once": acc.ran_more_than_once, "dead-lettered": acc.dead_lettered, "failed": acc.failed,
+        "ran more than once": acc.ran_more_than_once, "repeats without a fault": len(acc.unexplained),
+        "unexplained ids": acc.unexplained[:20], "dead-lettered": acc.dead_lettered, "failed": acc.failed,
         "worker crashes (input)": c["worker crashes"], "send retries": producer.send_errors,
         "seconds": round(elapsed, 1), "lost ids": acc.lost[:20], "kinds": dict(producer.kinds),
     }

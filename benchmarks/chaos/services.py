@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -143,7 +144,12 @@ class SmallDisk:
         self.filler.unlink(missing_ok=True)
 
     def unmount(self) -> None:
+        """Keep a copy of the SQLite files for a post-mortem, then unmount (lazily, if still busy)."""
         if self.mounted:
             self.free()
+            keep = self.path.parent / "sqlite-copy"
+            keep.mkdir(exist_ok=True)
+            for f in self.path.glob("*.sqlite3*"):
+                shutil.copy2(f, keep / f.name)
             subprocess.run(["umount", "-l", str(self.path)], check=False)
             self.mounted = False

@@ -14,7 +14,6 @@ test: a task id counts when any one attempt (same id, same retry number) started
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ class Account:
     lost: list[str] = field(default_factory=list)
     ran_more_than_once: int = 0
     never_ran_but_done: int = 0
+    unexplained: list[str] = field(default_factory=list)
 
 
 def fetch_metas(backend: Any, ids: list[str]) -> dict[str, dict]:
@@ -56,15 +56,32 @@ def drain(backend: Any, ids: list[str], timeout: float) -> dict[str, dict]:
         time.sleep(1.0)  # poll interval of a bounded loop
 
 
-def run_counts(runs_dir: Path) -> Counter[tuple[str, int]]:
-    """(task id, retry number) -> how many bodies started, from every process's record file."""
-    counts: Counter[tuple[str, int]] = Counter()
+Runs = dict[tuple[str, int], list[tuple[float, int]]]
+
+
+def read_runs(runs_dir: Path) -> Runs:
+    """(task id, retry number) -> [(start time, pid)] in time order, from every process's record file."""
+    runs: Runs = {}
     for path in runs_dir.glob("*.runs"):
         for line in path.read_text().splitlines():
             parts = line.split()
-            if len(parts) >= 3:
-                counts[(parts[0], int(parts[1]))] += 1
-    return counts
+            if len(parts) == 4:
+                runs.setdefault((parts[0], int(parts[1])), []).append((float(parts[3]), int(parts[2])))
+    for starts in runs.values():
+        starts.sort()
+    return runs
+
+
+def unexplained_repeats(runs: Runs, events: list[tuple[float, float, frozenset[int] | None, str]], slack: float = 1.0) -> list[str]:
+    """Repeats with no fault to explain them: no fault hit the first run's process, and no broker
+    restart or full disk, between the two starts. Each one would be a bug worth reading."""
+    found = []
+    for (tid, _), starts in runs.items():
+        for (t1, pid), (t2, _) in zip(starts, starts[1:], strict=False):
+            hit = any(s <= t2 + slack and e >= t1 - slack and (pids is None or pid in pids) for s, e, pids, _ in events)
+            if not hit:
+                found.append(tid)
+    return sorted(set(found))
 
 
 def is_dead_letter(meta: dict | None) -> bool:
@@ -72,10 +89,10 @@ def is_dead_letter(meta: dict | None) -> bool:
     return (meta or {}).get("status") == "FAILURE" and "WorkerLostError" in text
 
 
-def account(sent: dict[str, str], metas: dict[str, dict], dead_ids: set[str], runs: Counter[tuple[str, int]]) -> Account:
+def account(sent: dict[str, str], metas: dict[str, dict], dead_ids: set[str], runs: Runs) -> Account:
     acc = Account(sent=len(sent))
     started = {tid for tid, _ in runs}
-    repeated = {tid for (tid, _), n in runs.items() if n > 1}
+    repeated = {tid for (tid, _), starts in runs.items() if len(starts) > 1}
     for tid in sent:
         meta = metas.get(tid)
         status = (meta or {}).get("status")

@@ -75,16 +75,17 @@ class Worker:
             self.proc.kill()
             self.proc.wait(10)
 
-    def kill_child(self) -> bool:
-        """``kill -9`` one random child; the supervisor should replace it and reclaim its work."""
+    def kill_child(self) -> int | None:
+        """``kill -9`` one random child and return its pid; the supervisor replaces it and reclaims its work."""
         kids = self.children()
         if not kids:
-            return False
+            return None
+        child = random.choice(kids)
         try:
-            random.choice(kids).send_signal(signal.SIGKILL)
+            child.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
-            return False
-        return True
+            return None
+        return child.pid
 
     def group_signal(self, signum: int) -> None:
         if self.proc is not None:
