@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/compare_rabbitmq.py --tasks 20000 --repeat 3
     .venv/bin/python benchmarks/compare_rabbitmq.py --quick
 
-Results go to Redis for both (celeriac db 13, Celery db 15 by default), so the broker is the only
+Results go to Redis for both (celeriac db 12, Celery db 14 by default), so the broker is the only
 thing that changes. celeriac's queues carry the prefix ``bench.``, Celery's queue is ``bench_celery``;
 every queue and exchange either of them declared under those names is deleted at the end.
 """

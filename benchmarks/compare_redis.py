@@ -15,8 +15,9 @@ Each repetition runs, for celeriac and then for Celery:
             ``-P async``; Celery with prefork (same process count) and with ``-P threads``; and,
             for a like-for-like reading, celeriac's plain ``def`` task in those two pools too.
 The table holds the median of the repetitions and the ratio celeriac/Celery. Each library has its
-own Redis databases (flushed before each phase) and its own queue name; results go to Redis for
-both, whatever the broker. Celery runs with its defaults (prefetch multiplier 4, ``acks_late`` off).
+own Redis database (broker and results together, as in the tutorials; flushed before each phase)
+and its own queue name; results go to Redis for both, whatever the broker. Celery runs with its
+defaults (prefetch multiplier 4, ``acks_late`` off).
 """
 
 from __future__ import annotations
@@ -257,8 +258,8 @@ def sides(opts) -> tuple[Side, Side]:
     """celeriac and Celery on the same broker; separate Redis dbs (Redis broker) or queues (RabbitMQ)."""
     dbs = [int(d) for d in opts.dbs.split(",")]
     if opts.broker.startswith("redis"):
-        ours = Side("celeriac", f"{REDIS}/{dbs[0]}", dbs[1], "bench_celeriac", flush_dbs=dbs[:2])
-        theirs = Side("celery", f"{REDIS}/{dbs[2]}", dbs[3], "bench_celery", flush_dbs=dbs[2:])
+        ours = Side("celeriac", f"{REDIS}/{dbs[0]}", dbs[1], "bench_celeriac", flush_dbs=sorted(set(dbs[:2])))
+        theirs = Side("celery", f"{REDIS}/{dbs[2]}", dbs[3], "bench_celery", flush_dbs=sorted(set(dbs[2:])))
     else:
         ours = Side("celeriac", opts.broker, dbs[1], "bench_celeriac", prefix="bench.", flush_dbs=[dbs[1]])
         theirs = Side("celery", opts.broker, dbs[3], "bench_celery", flush_dbs=[dbs[3]])
@@ -276,7 +277,8 @@ def parse_args(argv=None, broker: str = f"{REDIS}/0"):
     parser.add_argument("--io-concurrency", type=int, default=100, help="coroutines (celeriac) / threads (Celery)")
     parser.add_argument("--rate", type=float, default=200.0, help="steady send rate for latency, tasks/s")
     parser.add_argument("--latency-tasks", type=int, default=2_000)
-    parser.add_argument("--dbs", default="12,13,14,15", help="Redis dbs: celeriac broker,results, Celery broker,results")
+    parser.add_argument("--dbs", default="12,12,14,14",
+                        help="Redis dbs: celeriac broker,results, Celery broker,results (one db each, as in the tutorials)")
     parser.add_argument("--loglevel", default="INFO", help="worker log level, the same for both")
     parser.add_argument("--celery-acks-late", action="store_true", help="run Celery with task_acks_late=True")
     parser.add_argument("--quick", action="store_true", help="smoke run: small counts, one repetition")
