@@ -53,7 +53,8 @@ def main() -> None:
     print(table([result]))
     print(f"logs, fault log and run records: {out}")
     if result["lost ids"]:
-        print("lost:", " ".join(result["lost ids"]))
+        print(f"lost: {result['tasks lost']}, of which never started: {result['lost, never started']}; first ids:",
+              " ".join(result["lost ids"]))
     if result["unexplained ids"]:
         print("repeated with no fault to explain it:", " ".join(result["unexplained ids"]))
     if args.json:

@@ -112,5 +112,6 @@ def figures(opts: Options, acc: verify.Account, faults: Faults, producer: Produc
         "ran more than once": acc.ran_more_than_once, "repeats without a fault": len(acc.unexplained),
         "unexplained ids": acc.unexplained[:20], "dead-lettered": acc.dead_lettered, "failed": acc.failed,
         "worker crashes (input)": c["worker crashes"], "send retries": producer.send_errors,
-        "seconds": round(elapsed, 1), "lost ids": acc.lost[:20], "kinds": dict(producer.kinds),
+        "seconds": round(elapsed, 1), "lost ids": acc.lost[:20], "lost, never started": acc.lost_never_started,
+        "kinds": dict(producer.kinds),
     }

@@ -31,6 +31,7 @@ class Account:
     ran_more_than_once: int = 0
     never_ran_but_done: int = 0
     unexplained: list[str] = field(default_factory=list)
+    lost_never_started: int = 0
 
 
 def fetch_metas(backend: Any, ids: list[str]) -> dict[str, dict]:
@@ -106,6 +107,7 @@ def account(sent: dict[str, str], metas: dict[str, dict], dead_ids: set[str], ru
         else:
             acc.lost.append(tid)
     acc.ran_more_than_once = len(repeated & set(sent))
+    acc.lost_never_started = sum(tid not in started for tid in acc.lost)
     return acc
 
 
