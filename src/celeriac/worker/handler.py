@@ -97,6 +97,10 @@ class TaskHandler:
         return job
 
     def _may_run(self, delivery: Delivery, msg: Message, task: Task[Any, Any]) -> bool:
+        if delivery.delivery_count > 1 and self._already_settled(msg.id):
+            logger.info("Task %s[%s] was already settled; acking its redelivery", msg.task, msg.id)
+            self._ack_delivery(delivery)
+            return False
         limit = task.max_deliveries or int(self.conf.task_max_deliveries)
         if delivery.delivery_count > limit:
             exc = WorkerLostError(
@@ -104,10 +108,6 @@ class TaskHandler:
                 f"(max_deliveries={limit})"
             )
             self._poison(delivery, msg.id, str(exc), exc, msg)
-            return False
-        if delivery.delivery_count > 1 and self._already_settled(msg.id):
-            logger.info("Task %s[%s] was already settled; acking its redelivery", msg.task, msg.id)
-            self._ack_delivery(delivery)
             return False
         if msg.id in self.revoked:
             self.settle_revoked(delivery, msg, "revoked")

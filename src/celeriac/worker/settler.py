@@ -61,12 +61,18 @@ class Settler:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything pending now (stores first, then acks)."""
+        """Write everything pending now (stores first, then acks); on failure keep it for the next try."""
         with self._flush_lock:
             with self._cond:
                 metas, acks = self._metas, self._acks
                 self._metas, self._acks = [], []
-            self._write(metas, acks)
+            try:
+                self._write(metas, acks)
+            except BaseException:
+                with self._cond:
+                    self._metas[:0], self._acks[:0] = metas, acks
+                    self._oldest = time.monotonic()
+                raise
 
     def _write(self, metas: Sequence[dict[str, Any]], acks: Sequence[Delivery]) -> None:
         if metas or acks:
