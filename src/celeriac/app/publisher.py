@@ -21,12 +21,16 @@ def publish(app: Celery, msg: message.Message) -> None:
             "workers would refuse it. Add it to accept_content (pickle only if every producer is trusted)"
         )
     payload = message.encode(msg, app.conf.task_message_max_size)
-    signals.before_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
+    announce = bool(signals.before_task_publish.receivers or signals.after_task_publish.receivers)
+    headers = msg.headers() if announce else {}
+    if announce:
+        signals.before_task_publish.send(sender=msg.task, body=payload, headers=headers, routing_key=msg.queue)
     metas = [sent_meta(app, msg)] if not msg.ignore_result and app.backend.enabled else []
     eta = msg.eta.timestamp() if msg.eta is not None else None
     outgoing = Outgoing(msg.queue, payload, msg.id, msg.priority, eta)
     app.broker.publish_recorded([outgoing], app.backend, metas, app.result_expires)
-    signals.after_task_publish.send(sender=msg.task, body=payload, headers=msg.headers(), routing_key=msg.queue)
+    if announce:
+        signals.after_task_publish.send(sender=msg.task, body=payload, headers=headers, routing_key=msg.queue)
     if app.conf.task_send_sent_event:
         app.events.task_sent(msg)
 

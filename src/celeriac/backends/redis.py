@@ -94,9 +94,10 @@ class RedisBackend(ResultBackend):
         """Queue the store of ``metas`` on a pipeline the broker executes (one round trip for both)."""
         if not metas:
             return
-        self.client  # noqa: B018 - registers the scripts on first use
         keys = [self.meta_key(m["task_id"]) for m in metas]
-        self._scripts["STORE"](keys=keys, args=[_ms(expires), *(json_dumps(m) for m in metas)], client=pipe)
+        # EVAL, not a registered script: redis-py would check SCRIPT EXISTS on every pipeline (a round trip),
+        # and Redis caches the compiled script by its text anyway.
+        pipe.eval(scripts.STORE, len(keys), *keys, _ms(expires), *(json_dumps(m) for m in metas))
 
     def get_many(self, task_ids: Sequence[str]) -> dict[str, Meta]:
         if not task_ids:

@@ -168,11 +168,9 @@ class SlotLoop:
             while not stop.is_set() and (max_tasks is None or self.processed < max_tasks):
                 delivery = self.holdings.next(self.slot)
                 if delivery is None:
-                    self._fetch()
+                    self._refill()
                     continue
                 self._process(delivery)
-                if not self.slot.buffer:
-                    self._flush()
                 if memory_limit_kib and _rss_kib() > memory_limit_kib:
                     logger.info("child %s above %s KiB after a task: recycling", self.slot.name, memory_limit_kib)
                     break
@@ -186,22 +184,34 @@ class SlotLoop:
         except Exception as exc:  # unsettled messages come back after their lease
             logger.warning("could not settle finished tasks now (%r); they will be redelivered if this persists", exc)
 
-    def _fetch(self) -> None:
+    def _refill(self) -> None:
+        """Take more work without waiting if there is some; settle what finished before waiting for more.
+
+        Under load finished tasks keep batching (the settler writes them within milliseconds); when the
+        queue is empty they are written now, so an idle worker adds no latency to results.
+        """
+        if self._fetch(timeout=0):
+            return
+        self._flush()
+        self._fetch(timeout=1.0)
+
+    def _fetch(self, timeout: float) -> bool:
         broker = self.handler.app.broker
         try:
-            batch = broker.fetch(self.queues, self.prefetch, consumer=self.consumer, timeout=1.0)
+            batch = broker.fetch(self.queues, self.prefetch, consumer=self.consumer, timeout=timeout)
         except Exception as exc:
             if not self._outage:
                 logger.warning("cannot fetch from the broker (%r); retrying", exc)
                 self._outage = True
             time.sleep(1.0)
-            return
+            return False
         if self._outage:
             logger.info("broker reachable again; consuming resumed")
             self._outage = False
         self.holdings.fill(self.slot, batch)
         if batch and self.on_fetch:
             self.on_fetch(batch)
+        return bool(batch)
 
     def _process(self, delivery: Delivery) -> None:
         try:
