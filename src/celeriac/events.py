@@ -36,6 +36,15 @@ _FLUSH_INTERVAL = 0.05
 _FLUSH_SIZE = 200
 
 _clock_lock = threading.Lock()
+
+
+def _fresh_clock_lock() -> None:
+    """A forked child must not inherit the lock held by a parent thread at the moment of fork."""
+    global _clock_lock
+    _clock_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_clock_lock)
 _clock_value = 0
 
 

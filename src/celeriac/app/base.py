@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 import logging
 import os
-import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -19,8 +18,10 @@ from .. import backends, brokers, message
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
 from ..exceptions import ImproperlyConfigured, NotRegistered
 from ..signals import Signal
+from . import registry
 from .imports import django_installed_apps, import_object, import_related
 from .publisher import publish, store_progress
+from .registry import current_app as current_app  # re-exported: celeriac.app.base.current_app
 from .sending import build_message, utcnow
 from .task import Task, TaskDecorator, make_task
 
@@ -35,21 +36,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 logger = logging.getLogger("celeriac.app")
-
-_current: Celery | None = None
-_current_lock = threading.Lock()
-_shared_tasks: list[Callable[[Celery], Task[Any, Any]]] = []
-_all_apps: list[Celery] = []
-
-
-def current_app() -> Celery:
-    """The app made last (or a default one), as ``celery.current_app``."""
-    global _current
-    with _current_lock:
-        if _current is None:
-            _current = Celery("default", set_as_current=False)
-        return _current
-
 
 class Celery:
     """A celeriac application (also exported as ``Celeriac``)."""
@@ -70,7 +56,6 @@ class Celery:
         autofinalize: bool = True,
         **settings: Any,
     ) -> None:
-        global _current
         self.main = main
         self.namespace = namespace
         self.autofinalize = autofinalize
@@ -99,10 +84,7 @@ class Celery:
         self._periodic: list[tuple[Any, Any, str | None, dict[str, Any]]] = []
         if config_source is not None:
             self.config_from_object(config_source)
-        if set_as_current:
-            with _current_lock:
-                _current = self
-        _all_apps.append(self)
+        registry.adopt(self, set_as_current)
         self._configured = False
         if os.environ.get("DJANGO_SETTINGS_MODULE") and importlib.util.find_spec("django") is not None:
             from ..contrib.django import use_django
@@ -287,7 +269,7 @@ class Celery:
             return
         self._finalized = True
         self._configure()
-        for make in list(_shared_tasks):
+        for make in list(registry.shared_tasks):
             make(self)
         self.import_default_modules()
         self._register_builtin_tasks()
@@ -300,7 +282,7 @@ class Celery:
             names = packages() if callable(packages) else packages
             for package in names or django_installed_apps():
                 import_related(package, related_name)
-        for make in list(_shared_tasks):
+        for make in list(registry.shared_tasks):
             make(self)
 
     def _register_builtin_tasks(self) -> None:
@@ -316,7 +298,7 @@ class Celery:
         if force or self._finalized:
             for package in (packages() if callable(packages) else packages) or django_installed_apps():
                 import_related(package, related_name)
-            for make in list(_shared_tasks):
+            for make in list(registry.shared_tasks):
                 make(self)
 
     def lookup(self, name: str) -> Task[Any, Any]:

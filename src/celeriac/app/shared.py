@@ -23,7 +23,7 @@ class SharedTaskProxy:
         self.__module__ = fun.__module__
 
     def _task(self) -> Any:
-        from .base import current_app
+        from .registry import current_app
 
         app = current_app()
         name = self._options.get("name") or f"{self._fun.__module__}.{self._fun.__name__}"
@@ -59,10 +59,10 @@ def shared_task(
 def shared_task(fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a task usable by every app (Django apps, reusable libraries)."""
     def decorate(f: Callable[..., Any]) -> Task[Any, Any]:
-        from .base import _all_apps, _shared_tasks
+        from .registry import all_apps, shared_tasks
 
-        _shared_tasks.append(lambda app: app._register(f, dict(options)))
-        for app in list(_all_apps):
+        shared_tasks.append(lambda app: app._register(f, dict(options)))
+        for app in list(all_apps):
             app._register(f, dict(options))
         return SharedTaskProxy(f, options)  # type: ignore[return-value]
 
