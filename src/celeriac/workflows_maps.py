@@ -87,4 +87,5 @@ def register_builtins(app: Celery) -> None:
 
     @app.task(name="celery.chunks")
     def run_chunks(task: Any, it: list[Any], n: int) -> str | None:
-        return chunks(task, it, n, app=app).apply_async().id  # type: ignore[no-any-return]
+        group_id: str | None = chunks(task, it, n, app=app).apply_async().id
+        return group_id

@@ -38,7 +38,7 @@ def use_django(app: Celery) -> Celery:
         app.task_cls = DjangoTask
     if not getattr(app, "_django_hooked", False):
         app.on_after_configure.connect(setup_django)
-        app._django_hooked = True  # type: ignore[attr-defined]
+        setattr(app, "_django_hooked", True)  # noqa: B010 - a marker only this module reads
     _hook_worker_signals()
     return app
 

@@ -22,7 +22,7 @@ from ._tasks_api import DEFAULT_TASK_QUEUE_NAME, BaseTaskBackend, Task, TaskResu
 from .tasks_results import register_task, result_from_meta
 
 
-class CeleriacTask(Task):  # type: ignore[misc]
+class CeleriacTask(Task):  # type: ignore[misc]  # Django's Task is untyped here
     """Django's task, also registered as a celeriac task so workers that import it can run it."""
 
     def __post_init__(self) -> None:
@@ -30,7 +30,7 @@ class CeleriacTask(Task):  # type: ignore[misc]
         register_task(self)
 
 
-class CeleriacBackend(BaseTaskBackend):  # type: ignore[misc]
+class CeleriacBackend(BaseTaskBackend):  # type: ignore[misc]  # Django's backend base is untyped here
     """Sends Django tasks through celeriac and reads their outcome from celeriac's result backend."""
 
     task_class = CeleriacTask
