@@ -51,9 +51,7 @@ class Database:
 
     def connection(self) -> sqlite3.Connection:
         if self._pid != os.getpid():
-            self._local = threading.local()
-            self._connections = []
-            self._pid = os.getpid()
+            self.abandon_inherited()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open()
@@ -90,6 +88,18 @@ class Database:
         """A write transaction (``BEGIN IMMEDIATE``) on this thread's connection."""
         return self._write(self.connection())
 
+    def abandon_inherited(self) -> None:
+        """In a forked child: never use, and never close, the parent's connections.
+
+        Closing a connection inherited across fork can disturb the parent's locks and transactions
+        (SQLite says not to carry connections across fork), so they are kept alive, untouched.
+        """
+        with self._lock:
+            _ABANDONED.extend(self._connections)
+            self._connections = []
+        self._local = threading.local()
+        self._pid = os.getpid()
+
     def close(self) -> None:
         with self._lock:
             for conn in self._connections:
@@ -97,6 +107,9 @@ class Database:
                     conn.close()
             self._connections = []
         self._local = threading.local()
+
+
+_ABANDONED: list[sqlite3.Connection] = []
 
 
 def _statements(schema: str) -> list[str]:

@@ -202,8 +202,16 @@ class SQLiteBackend(ResultBackend):
         with self.db.write() as conn:
             conn.execute("INSERT OR REPLACE INTO celeriac_kv (key, value) VALUES (?, ?)", (key, value))
 
-    def close(self) -> None:
+    def after_fork(self) -> None:
+        """A forked child opens its own connections and wake-up sockets lazily."""
+        self.db.abandon_inherited()
+        self._forget_waiters()
+
+    def _forget_waiters(self) -> None:
         if self._waiter is not None:
-            self._waiter.close()
+            self._waiter.close()  # a child closes its copy of the socket; only the owner removes the file
             self._waiter = None
+
+    def close(self) -> None:
+        self._forget_waiters()
         self.db.close()

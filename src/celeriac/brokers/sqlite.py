@@ -319,8 +319,16 @@ class SQLiteBroker(SQLiteStreams, Broker):
         return moved
 
     # -- lifecycle --------------------------------------------------------------------------
-    def close(self) -> None:
+    def after_fork(self) -> None:
+        """A forked child opens its own connections and wake-up sockets lazily."""
+        self.db.abandon_inherited()
+        self._forget_waiters()
+
+    def _forget_waiters(self) -> None:
         for waiter in self._waiters.values():
-            waiter.close()
+            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
         self._waiters = {}
+
+    def close(self) -> None:
+        self._forget_waiters()
         self.db.close()

@@ -169,7 +169,9 @@ class WorkController:
             return
         busy = len(pool.active())
         size = pool.size()
-        if depth > 0 and busy >= size and size < high:
+        # ready work at a tick means no child could take it (an idle child takes it within milliseconds);
+        # "busy" alone is misleading between one task's end and the next one's start
+        if depth > 0 and size < high:
             pool.grow(min(high - size, max(1, depth)))
             self._idle_since = time.monotonic()
         elif depth == 0 and busy < size:

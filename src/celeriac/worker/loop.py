@@ -35,6 +35,7 @@ class Slot:
 
     name: str
     buffer: deque[Delivery] = field(default_factory=deque)
+    fetched_at: float = 0.0
     running: Delivery | None = None
     running_since: float = 0.0
     job: Job | None = None
@@ -47,6 +48,7 @@ class Holdings:
         self.broker = broker
         self.lease = lease
         self.on_free = on_free
+        self.renewed_at = 0.0
         self.slots: list[Slot] = []
         self.loose: dict[str, Delivery] = {}
         self.lock = threading.Lock()
@@ -65,9 +67,16 @@ class Holdings:
     def fill(self, slot: Slot, deliveries: Sequence[Delivery]) -> None:
         with self.lock:
             slot.buffer.extend(deliveries)
+            slot.fetched_at = time.monotonic()
 
     def next(self, slot: Slot) -> Delivery | None:
         with self.lock:
+            if slot.buffer and self._lapsed(slot):
+                # this process was stopped or cut off for longer than the lease: another consumer may own
+                # these messages now, so they are neither run nor given back here
+                logger.warning("%s: leases of %s prefetched message(s) may have lapsed; leaving them to the broker",
+                               slot.name, len(slot.buffer))
+                slot.buffer.clear()
             if not slot.buffer:
                 return None
             slot.running, slot.running_since = slot.buffer.popleft(), time.monotonic()
@@ -76,6 +85,10 @@ class Holdings:
     def done(self, slot: Slot) -> None:
         with self.lock:
             slot.running, slot.job = None, None
+
+    def _lapsed(self, slot: Slot) -> bool:
+        """Whether the leases of the slot's prefetched messages may have run out (0.8 of a lease, for margin)."""
+        return time.monotonic() - max(slot.fetched_at, self.renewed_at) > self.lease * 0.8
 
     def give_back(self, slot: Slot) -> None:
         """Release everything a slot holds but has not started (shutdown, recycling)."""
@@ -131,7 +144,9 @@ class Holdings:
             if self.on_free:
                 self.on_free(freed)
         if held and renew:
+            started = time.monotonic()
             self.broker.renew(held, lease=self.lease)
+            self.renewed_at = started
 
 
 class StopFlag(Protocol):
