@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import redis_scripts as scripts
@@ -117,19 +117,21 @@ class RedisBroker(StreamsMixin, Broker):
         """Sent-records and messages in one transaction when the backend is on this server."""
         if not self._same_server(backend):
             return super().publish_recorded(messages, backend, metas, expires)
-        pipe = self.client.pipeline(transaction=True)
-        backend.store_commands(pipe, metas, expires)
-        self._publish_commands(pipe, messages)
-        pipe.execute()
+        self._with_results(backend, metas, expires, lambda pipe: self._publish_commands(pipe, messages))
 
     def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
                expires: float | None) -> None:
         """Results, then acks, in one transaction when the backend is on this server."""
         if not self._same_server(backend):
             return super().settle(deliveries, backend, metas, expires)
+        self._with_results(backend, metas, expires, lambda pipe: self._ack_commands(pipe, deliveries))
+
+    def _with_results(self, backend: Any, metas: Sequence[dict[str, Any]], expires: float | None,
+                      add_commands: Callable[[Any], None]) -> None:
+        """One transaction: the backend's stores first, then our commands."""
         pipe = self.client.pipeline(transaction=True)
         backend.store_commands(pipe, metas, expires)
-        self._ack_commands(pipe, deliveries)
+        add_commands(pipe)
         pipe.execute()
 
     def _publish_commands(self, pipe: Any, messages: Sequence[Outgoing]) -> None:

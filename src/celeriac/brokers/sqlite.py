@@ -16,8 +16,9 @@ consumers block on a wake-up socket (see :mod:`.wakeup`) instead of polling.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..sqlite_db import Database, path_from_url
@@ -88,6 +89,9 @@ class SQLiteBroker(SQLiteStreams, Broker):
     def publish_many(self, messages: Sequence[Outgoing]) -> None:
         with self.db.write() as conn:
             self._insert(conn, messages)
+        self._wake(messages)
+
+    def _wake(self, messages: Sequence[Outgoing]) -> None:
         for queue in {m.queue for m in messages}:
             self.notifier.notify(f"q-{queue}")
 
@@ -122,24 +126,25 @@ class SQLiteBroker(SQLiteStreams, Broker):
         """Sent-records and messages in one transaction when the backend is this same file."""
         if not self._same_file(backend):
             return super().publish_recorded(messages, backend, metas, expires)
-        with self.db.write() as conn:
-            if metas:
-                backend.store_in(conn, metas, expires)
+        with self._with_results(backend, metas, expires) as conn:
             self._insert(conn, messages)
-        if metas:
-            backend.notify()
-        for queue in {m.queue for m in messages}:
-            self.notifier.notify(f"q-{queue}")
+        self._wake(messages)
 
     def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
                expires: float | None) -> None:
         """Results and acks in one transaction when the backend is this same file."""
         if not self._same_file(backend):
             return super().settle(deliveries, backend, metas, expires)
+        with self._with_results(backend, metas, expires) as conn:
+            self._delete(conn, deliveries)
+
+    @contextlib.contextmanager
+    def _with_results(self, backend: Any, metas: Sequence[dict[str, Any]], expires: float | None) -> Iterator[Any]:
+        """One transaction: the backend's rows first, then ours; waiters on results woken after commit."""
         with self.db.write() as conn:
             if metas:
                 backend.store_in(conn, metas, expires)
-            conn.executemany("DELETE FROM celeriac_messages WHERE id = ?", [(int(d.tag),) for d in deliveries])
+            yield conn
         if metas:
             backend.notify()
 
@@ -206,7 +211,11 @@ class SQLiteBroker(SQLiteStreams, Broker):
         if not deliveries:
             return
         with self.db.write() as conn:
-            conn.executemany("DELETE FROM celeriac_messages WHERE id = ?", [(int(d.tag),) for d in deliveries])
+            self._delete(conn, deliveries)
+
+    @staticmethod
+    def _delete(conn: Any, deliveries: Sequence[Delivery]) -> None:
+        conn.executemany("DELETE FROM celeriac_messages WHERE id = ?", [(int(d.tag),) for d in deliveries])
 
     def release(self, deliveries: Sequence[Delivery], *, delay: float = 0.0) -> None:
         if not deliveries:
