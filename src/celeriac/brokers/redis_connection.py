@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
 from ..exceptions import ImproperlyConfigured
+from .redis_lib import redis
+
+ExponentialBackoff = redis.backoff.ExponentialBackoff
+RedisConnectionError = redis.exceptions.ConnectionError
+RedisTimeoutError = redis.exceptions.TimeoutError
+Retry = redis.retry.Retry
 
 logger = logging.getLogger("celeriac.redis")
 

@@ -1,0 +1,31 @@
+"""What a worker process loads: modules only some paths need are imported on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_redis_client_loads_without_package_metadata_or_the_asyncio_client():
+    out = _run("""
+        import sys
+        import celeriac.brokers.redis, celeriac.backends.redis
+        import redis, redis.utils
+        print(sorted(m for m in ("importlib.metadata", "email", "zipfile", "redis.asyncio") if m in sys.modules))
+        print(redis.utils.get_lib_version() == redis.__version__)
+        print(redis.asyncio.Redis.__module__)                 # first use imports the real client
+        import redis.asyncio as aio
+        from redis.asyncio import Redis
+        print(aio.Redis is Redis is redis.asyncio.Redis)
+        import importlib.metadata
+        print(importlib.metadata.version("redis") == redis.__version__)
+        print(redis.utils.metadata.PackageNotFoundError is importlib.metadata.PackageNotFoundError)
+    """)
+    assert out.split() == ["[]", "True", "redis.asyncio.client", "True", "True", "True"]
