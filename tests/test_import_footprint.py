@@ -29,3 +29,12 @@ def test_redis_client_loads_without_package_metadata_or_the_asyncio_client():
         print(redis.utils.metadata.PackageNotFoundError is importlib.metadata.PackageNotFoundError)
     """)
     assert out.split() == ["[]", "True", "redis.asyncio.client", "True", "True", "True"]
+
+
+def test_redis_imported_first_is_left_alone():
+    out = _run("""
+        import sys, redis
+        import celeriac.brokers.redis
+        print(type(redis.utils.metadata).__name__, "redis.asyncio.client" in sys.modules)
+    """)
+    assert out.split() == ["module", "True"]

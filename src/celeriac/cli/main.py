@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import click
@@ -14,6 +15,16 @@ from ..app.base import Celery
 from ..exceptions import ImproperlyConfigured
 
 OPTIONAL_COMMANDS = ("celeriac.cli.beat", "celeriac.cli.dashboard", "celeriac.cli.events")
+
+#: command name -> the module whose ``register(group)`` adds it; a module is imported when one of its
+#: commands is first looked up, so ``celeriac worker`` does not load beat, the dashboard or the operator commands
+COMMAND_MODULES = {
+    "worker": "celeriac.cli.worker",
+    **dict.fromkeys(("call", "result", "purge", "status", "inspect", "control", "demo"), "celeriac.cli.operations"),
+    "beat": "celeriac.cli.beat",
+    **dict.fromkeys(("flower", "dashboard"), "celeriac.cli.dashboard"),
+    "events": "celeriac.cli.events",
+}
 
 
 def find_app(spec: str) -> Celery:
@@ -97,17 +108,47 @@ def get_app(ctx: click.Context) -> Celery:
     return app
 
 
-def _register_commands() -> None:
-    from . import operations, worker
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands, each module imported and registered on first use."""
 
-    worker.register(cli)
-    operations.register(cli)
-    for name in OPTIONAL_COMMANDS:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(cli)
+    def __init__(self, group: click.Group, modules: dict[str, str]) -> None:
+        self.group = group
+        self.loaded: dict[str, click.Command] = {}
+        self.pending = {name: module for name, module in modules.items()
+                        if module not in OPTIONAL_COMMANDS or importlib.util.find_spec(module) is not None}
+
+    def _load(self, name: str) -> None:
+        module = self.pending.get(name)
+        if module is None:
+            return
+        for other in [n for n, m in self.pending.items() if m == module]:
+            del self.pending[other]
+        importlib.import_module(module).register(self.group)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self.loaded:
+            self._load(name)
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self.pending.pop(name, None)
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if self.pending.pop(name, None) is None:
+            del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self.loaded, *(n for n in self.pending if n not in self.loaded)])
+
+    def __len__(self) -> int:
+        return len(self.loaded.keys() | self.pending.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.loaded or name in self.pending
 
 
-_register_commands()
+cli.commands = LazyCommands(cli, COMMAND_MODULES)  # type: ignore[assignment]  # click only uses the mapping protocol
 
 
 def main(args: list[str] | None = None, **kwargs: Any) -> Any:
