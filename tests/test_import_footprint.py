@@ -38,3 +38,29 @@ def test_redis_imported_first_is_left_alone():
         print(type(redis.utils.metadata).__name__, "redis.asyncio.client" in sys.modules)
     """)
     assert out.split() == ["module", "True"]
+
+
+def test_cli_imports_a_command_module_when_its_command_is_used():
+    out = _run("""
+        import sys
+        from celeriac.cli.main import cli
+        print(sorted(cli.commands))
+        print([m for m in ("celeriac.cli.worker", "celeriac.cli.beat", "celeriac.beat", "celeriac.cli.dashboard") if m in sys.modules])
+        print(cli.commands["worker"].name, "celeriac.cli.worker" in sys.modules, "celeriac.cli.beat" in sys.modules)
+        print(all(cli.commands[name].name == name for name in cli.commands), len(cli.commands))
+    """)
+    lines = out.splitlines()
+    assert lines[0] == str(sorted(["beat", "call", "control", "dashboard", "demo", "events", "flower", "inspect", "purge",
+                                   "result", "status", "worker"]))
+    assert lines[1:] == ["[]", "worker True False", "True 12"]
+
+
+def test_decimal_is_imported_only_to_decode_one():
+    out = _run("""
+        import sys
+        from celeriac.serializers import json_dumps, json_loads
+        print("decimal" in sys.modules, json_loads(json_dumps({"a": 1})))
+        value = json_loads(b'[{"__type__": "decimal", "__value__": "1.50"}]')[0]
+        print(type(value).__name__, value, json_dumps([value]).decode())
+    """)
+    assert out.splitlines() == ["False {'a': 1}", 'Decimal 1.50 [{"__type__":"decimal","__value__":"1.50"}]']

@@ -7,7 +7,6 @@ Unknown names are reported with the closest known one: a near miss (a likely typ
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -195,6 +194,8 @@ ENV_OVERRIDES = {
 
 def closest(name: str, known: Iterable[str] = DEFAULTS) -> str | None:
     """The known setting name nearest to ``name``, if any is near."""
+    import difflib  # only for a misspelt setting's hint
+
     matches = difflib.get_close_matches(name.lower(), list(known), n=1, cutoff=0.75)
     return matches[0] if matches else None
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import sys
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -28,11 +28,16 @@ def _encode_bytes(value: bytes) -> dict[str, Any]:
         return {"__type__": "base64", "__value__": base64.b64encode(value).decode("ascii")}
 
 
+def _to_decimal(value: str) -> Any:
+    from decimal import Decimal  # imported on first use: most processes never meet a decimal
+
+    return Decimal(value)
+
+
 _TAGGERS: dict[type, Callable[[Any], dict[str, Any]]] = {
     dt.datetime: lambda v: {"__type__": "datetime", "__value__": v.isoformat()},
     dt.date: lambda v: {"__type__": "date", "__value__": v.isoformat()},
     dt.time: lambda v: {"__type__": "time", "__value__": v.isoformat()},
-    Decimal: lambda v: {"__type__": "decimal", "__value__": str(v)},
     uuid.UUID: lambda v: {"__type__": "uuid", "__value__": {"hex": v.hex}},
     bytes: _encode_bytes,
     bytearray: lambda v: _encode_bytes(bytes(v)),
@@ -42,7 +47,7 @@ _UNTAGGERS: dict[str, Callable[[Any], Any]] = {
     "datetime": dt.datetime.fromisoformat,
     "date": lambda v: dt.date.fromisoformat(v[:10]),
     "time": dt.time.fromisoformat,
-    "decimal": Decimal,
+    "decimal": _to_decimal,
     "uuid": lambda v: uuid.UUID(hex=v["hex"] if isinstance(v, dict) else v),
     "bytes": lambda v: v.encode("utf-8"),
     "base64": lambda v: base64.b64decode(v),
@@ -62,6 +67,9 @@ def tag(value: Any) -> Any:
         tagger = _TAGGERS.get(base)
         if tagger is not None:
             return tagger(value)
+    decimal = sys.modules.get("decimal")  # no Decimal can exist before the module is imported
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return {"__type__": "decimal", "__value__": str(value)}
     if isinstance(value, (list, tuple)):
         return [tag(item) for item in value]
     if isinstance(value, dict):
