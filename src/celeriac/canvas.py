@@ -298,9 +298,31 @@ def _takes_three(app: Celery, name: str) -> bool:
 
 
 def register_builtins(app: Celery) -> None:
-    from .workflows import register_builtins as register
+    """The tasks workers need to run ``xmap``, ``xstarmap`` and ``chunks`` messages.
 
-    register(app)
+    The workflow code they use is imported when one of them runs, not by every app that finalizes.
+    """
+
+    @app.task(name="celery.map")
+    def run_map(task: Any, it: list[Any]) -> list[Any]:
+        from .workflows import from_dict
+
+        sig = from_dict(task, app)
+        return [sig(item) for item in it]
+
+    @app.task(name="celery.starmap")
+    def run_starmap(task: Any, it: list[Any]) -> list[Any]:
+        from .workflows import from_dict
+
+        sig = from_dict(task, app)
+        return [sig(*item) for item in it]
+
+    @app.task(name="celery.chunks")
+    def run_chunks(task: Any, it: list[Any], n: int) -> str | None:
+        from .workflows_maps import chunks
+
+        group_id: str | None = chunks(task, it, n, app=app).apply_async().id
+        return group_id
 
 
 def __getattr__(name: str) -> Any:

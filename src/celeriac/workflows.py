@@ -348,7 +348,7 @@ def on_task_failure(app: Celery, msg: Any, exc: BaseException) -> None:
 
 def register_builtins(app: Celery) -> None:
     """The tasks workers need to run ``xmap``, ``xstarmap`` and ``chunks`` messages."""
-    from .workflows_maps import register_builtins as register
+    from .canvas import register_builtins as register
 
     register(app)
 

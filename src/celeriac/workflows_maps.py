@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .canvas import Signature
-from .workflows import _copy, from_dict, group, plain
+from .workflows import _copy, group, plain
 
 if TYPE_CHECKING:
     from .app.base import Celery
@@ -74,18 +74,6 @@ class chunks(Signature):  # noqa: N801 - Celery's name
 
 def register_builtins(app: Celery) -> None:
     """The tasks workers need to run ``xmap``, ``xstarmap`` and ``chunks`` messages."""
+    from .canvas import register_builtins as register
 
-    @app.task(name="celery.map")
-    def run_map(task: Any, it: list[Any]) -> list[Any]:
-        sig = from_dict(task, app)
-        return [sig(item) for item in it]
-
-    @app.task(name="celery.starmap")
-    def run_starmap(task: Any, it: list[Any]) -> list[Any]:
-        sig = from_dict(task, app)
-        return [sig(*item) for item in it]
-
-    @app.task(name="celery.chunks")
-    def run_chunks(task: Any, it: list[Any], n: int) -> str | None:
-        group_id: str | None = chunks(task, it, n, app=app).apply_async().id
-        return group_id
+    register(app)
