@@ -164,7 +164,8 @@ class SlotLoop:
 
     def __init__(self, handler: TaskHandler, holdings: Holdings, slot: Slot, *, queues: Sequence[str], consumer: str,
                  prefetch: int, runner: Runner, on_start: Notify | None = None, on_done: Notify | None = None,
-                 on_fetch: Callable[[Sequence[Delivery]], None] | None = None) -> None:
+                 on_fetch: Callable[[Sequence[Delivery]], None] | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
         self.handler = handler
         self.holdings = holdings
         self.slot = slot
@@ -175,6 +176,7 @@ class SlotLoop:
         self.on_start = on_start
         self.on_done = on_done
         self.on_fetch = on_fetch
+        self.on_idle = on_idle
         self.processed = 0
         self._outage = False
 
@@ -207,6 +209,8 @@ class SlotLoop:
         """
         if self._fetch(timeout=0):
             return
+        if self.on_idle:
+            self.on_idle()
         self._flush()
         self._fetch(timeout=1.0)
 

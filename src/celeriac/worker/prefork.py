@@ -1,9 +1,10 @@
 """Prefork pool: a supervisor and N forked children that each fetch, run and settle for themselves.
 
-Children tell the supervisor over a pipe when a task starts and ends, so it knows what each one
-runs. The supervisor enforces hard time limits (kill, settle FAILURE, replace the child),
-terminates revoked tasks, replaces children that die (their messages are reclaimed at once),
-recycles children (max tasks / memory), and grows or shrinks the pool.
+Each child keeps what it runs and holds on a shared memory board (``board.py``) that the supervisor
+reads when it needs to; a task with a hard time limit is also announced over a pipe. The supervisor
+enforces hard time limits (kill, settle FAILURE, replace the child), terminates revoked tasks,
+replaces children that die (their messages are reclaimed at once), recycles children (max tasks /
+memory), and grows or shrinks the pool.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import orjson
 from ..brokers.base import Delivery
 from ..exceptions import TimeLimitExceeded
 from ..message import Message
+from .board import Board, fit_notice
 from .handler import Job, TaskHandler
 from .limits import main_thread_timer
+from .logs import flush_logs
 from .loop import Holdings, LoopRunner, SlotLoop, limits_for
 from .revoked import RevokedIds
 from .settler import Settler
@@ -48,9 +51,8 @@ class Child:
     process: Any
     conn: Connection
     consumer: str
-    current: dict[str, Any] | None = None
-    reserved: list[list[str]] = field(default_factory=list)
-    processed: int = 0
+    board: Board
+    current: dict[str, Any] | None = None  # the running task, when it has a hard time limit
     kill_reason: str | None = None
     kill_signum: int | None = None
     retiring: bool = False
@@ -72,7 +74,7 @@ class PreforkPool:
         self.cold = False
         self._next_index = 1
         self._processed = 0
-        self.totals: Counter[str] = Counter()
+        self._reaped_totals: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -83,18 +85,30 @@ class PreforkPool:
         return len([c for c in self.children.values() if not c.retiring])
 
     def processed(self) -> int:
-        return self._processed + sum(c.processed for c in self.children.values())
+        with self._lock:
+            return self._processed + sum(c.board.processed() for c in self.children.values())
+
+    @property
+    def totals(self) -> Counter[str]:
+        """Tasks run per name, by every child this pool has had."""
+        with self._lock:
+            totals = Counter(self._reaped_totals)
+            for child in self.children.values():
+                totals.update(child.board.totals())
+        return totals
 
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(c.current, worker_pid=c.process.pid) for c in self.children.values() if c.current]
+            running = [(c, c.board.current()) for c in self.children.values()]
+        return [dict(notice, worker_pid=c.process.pid) for c, notice in running if notice]
 
     def reserved(self) -> list[dict[str, Any]]:
         """Messages children hold but have not started (ids and queues; bodies stay in the child)."""
         with self._lock:
-            return [{"id": mid, "hostname": self.options.hostname, "worker_pid": c.process.pid,
-                     "delivery_info": {"routing_key": queue}}
-                    for c in self.children.values() for mid, queue in c.reserved]
+            held = [(c, c.board.reserved()) for c in self.children.values()]
+        return [{"id": mid, "hostname": self.options.hostname, "worker_pid": c.process.pid,
+                 "delivery_info": {"routing_key": queue}}
+                for c, reserved in held for mid, queue in reserved]
 
     def grow(self, n: int = 1) -> None:
         with self._lock:
@@ -109,7 +123,9 @@ class PreforkPool:
     def terminate(self, task_id: str, signum: int) -> bool:
         with self._lock:
             for child in self.children.values():
-                if child.current and child.current.get("id") == task_id:
+                notice = child.board.current()
+                if notice and notice.get("id") == task_id:
+                    child.current = notice
                     child.kill_reason, child.kill_signum = "terminated", signum
                     os.kill(child.process.pid, signum)
                     return True
@@ -158,21 +174,10 @@ class PreforkPool:
                 self._reap(pid, child)
 
     def _read_notices(self, child: Child) -> None:
+        """Start notices of tasks with a hard time limit (the only thing children send)."""
         try:
             while child.conn.poll():
-                notice = orjson.loads(child.conn.recv_bytes())
-                if notice["e"] == "start":
-                    child.current = notice
-                    child.reserved = [r for r in child.reserved if r[0] != notice["id"]]
-                elif notice["e"] == "held":
-                    child.reserved = notice["r"]  # a child fetches only once its buffer is empty
-                elif notice["e"] == "freed":
-                    child.reserved = [r for r in child.reserved if r[0] not in set(notice["r"])]
-                else:
-                    if child.current is not None:
-                        self.totals[child.current["name"]] += 1
-                    child.current = None
-                    child.processed += 1
+                child.current = orjson.loads(child.conn.recv_bytes())
         except (EOFError, OSError):
             return
 
@@ -180,14 +185,15 @@ class PreforkPool:
         index = self._next_index
         self._next_index += 1
         reader, writer = _ctx.Pipe(duplex=False)
+        board = Board()
         consumer = f"{self.options.hostname}/{os.getpid()}-{index}-{time.monotonic_ns() % 10**6}"
-        process = _ctx.Process(target=_child_main, args=(self.controller, index, writer, consumer),
+        process = _ctx.Process(target=_child_main, args=(self.controller, index, writer, consumer, board),
                                name=f"ForkPoolWorker-{index}", daemon=False)
         process.start()
         writer.close()
         assert process.pid is not None  # started above
         with self._lock:
-            self.children[process.pid] = Child(index, process, reader, consumer)
+            self.children[process.pid] = Child(index, process, reader, consumer, board)
 
     def _maintain_size(self) -> None:
         if self.stopping:
@@ -197,7 +203,7 @@ class PreforkPool:
             surplus = len(live) - self.target
         for _ in range(-surplus):
             self._spawn()
-        for child in sorted(live, key=lambda c: c.current is not None)[:max(0, surplus)]:
+        for child in sorted(live, key=lambda c: c.board.current() is not None)[:max(0, surplus)]:
             child.retiring = True
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child.process.pid, signal.SIGUSR1)
@@ -206,9 +212,10 @@ class PreforkPool:
         child.process.join(1)
         with self._lock:
             self.children.pop(pid, None)
-            self._processed += child.processed
+            self._processed += child.board.processed()
+            self._reaped_totals.update(child.board.totals())
         code = child.process.exitcode
-        if child.current is not None:
+        if child.kill_reason is not None and child.current is not None:
             self._settle_killed(child, code)
         reclaimed = self.app.broker.reclaim(child.consumer)
         if code not in (0, None) and child.kill_reason is None:
@@ -251,9 +258,16 @@ class PreforkPool:
         for child in list(self.children.values()):
             deadline = _hard_deadline(child.current) if child.current else None
             if deadline is not None and now >= deadline and child.kill_reason is None:
+                if not _same_task(child.current, child.board.current()):
+                    child.current = None  # it ended in time; the child does not announce ends
+                    continue
                 child.kill_reason = "time limit"
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child.process.pid, signal.SIGKILL)
+
+
+def _same_task(announced: dict[str, Any] | None, running: dict[str, Any] | None) -> bool:
+    return bool(announced and running and announced["tag"] == running["tag"] and announced["t"] == running["t"])
 
 
 def _hard_deadline(notice: dict[str, Any] | None) -> float | None:
@@ -279,7 +293,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _child_main(controller: Any, index: int, conn: Connection, consumer: str) -> None:
+def _child_main(controller: Any, index: int, conn: Connection, consumer: str, board: Board) -> None:
     """Entry point of a forked child: its own connections, its own loop."""
     _die_with_parent()
     stop = threading.Event()
@@ -287,22 +301,29 @@ def _child_main(controller: Any, index: int, conn: Connection, consumer: str) ->
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGUSR1, lambda *_: stop.set())
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-    child = ChildWorker(controller, index, conn, consumer)
-    child.run(stop)
+    child = ChildWorker(controller, index, conn, consumer, board)
+    try:
+        child.run(stop)
+    finally:
+        flush_logs()
     os._exit(0)
 
 
 class ChildWorker:
-    """One prefork child: fetches for itself, reports start/end to the supervisor."""
+    """One prefork child: fetches for itself, keeps its board current for the supervisor."""
 
-    def __init__(self, controller: Any, index: int, conn: Connection, consumer: str) -> None:
+    def __init__(self, controller: Any, index: int, conn: Connection, consumer: str, board: Board) -> None:
         self.controller = controller
         self.app = controller.app
         self.options = controller.options
         self.conn = conn
         self.consumer = consumer
         self.index = index
-        self._send_lock = threading.Lock()
+        self.board = board
+        self.holdings: Holdings | None = None
+        self._processed = 0
+        self._totals: Counter[str] = Counter()
+        self._totals_written = 0.0
 
     def run(self, stop: threading.Event) -> None:
         from .. import signals
@@ -313,42 +334,56 @@ class ChildWorker:
         controller.follow_revokes(revoked, stop)
         handler = TaskHandler(self.app, options.hostname, revoked)
         handler.settler = Settler(self.app)
-        holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._freed)
+        holdings = self.holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._freed)
         holdings.start()
         loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,
                         consumer=self.consumer, prefetch=options.prefetch_multiplier,
                         runner=LoopRunner(main_thread_timer.limit, hard_in_process=False),
-                        on_start=self._started, on_done=self._done, on_fetch=self._held)
+                        on_start=self._started, on_done=self._done, on_fetch=self._held, on_idle=self._write_totals)
         signals.worker_process_init.send(sender=None)
         try:
             loop.run(stop, options.max_tasks_per_child, options.max_memory_per_child)
         finally:
             holdings.stop.set()
             handler.settler.close()
+            self._write_totals()
             signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
             self.app.events.flush()
 
     def _started(self, job: Job) -> None:
         soft, hard = limits_for(job)
         d = job.delivery
-        self._send(orjson.dumps({
-            "e": "start", "id": job.message.id, "name": job.message.task, "hard": hard, "soft": soft,
+        notice = fit_notice({
+            "id": job.message.id, "name": job.message.task, "hard": hard, "soft": soft,
             "async": job.task.is_async, "tag": d.tag, "queue": d.queue, "mid": d.message_id, "dc": d.delivery_count,
             "t": time.time(), "args": job.message.argsrepr, "kwargs": job.message.kwargsrepr,
             "delivery_info": job.request.delivery_info,
-        }))
+        })
+        self.board.write("current", notice)
+        self._write_reserved()
+        if hard:
+            self.conn.send_bytes(notice)  # the supervisor must wake at the deadline
 
     def _done(self, job: Job) -> None:
-        self._send(b'{"e":"done"}')
+        self.board.write("current", b"")
+        self._processed += 1
+        self.board.set_processed(self._processed)
+        self._totals[job.message.task] += 1
+        if time.monotonic() - self._totals_written > 1.0:
+            self._write_totals()
+
+    def _write_totals(self) -> None:
+        self._totals_written = time.monotonic()
+        self.board.write("totals", orjson.dumps(self._totals))
 
     def _held(self, batch: Sequence[Delivery]) -> None:
-        """Tell the supervisor what this child holds but has not started (``inspect reserved``)."""
-        self._send(orjson.dumps({"e": "held", "r": [[d.message_id, d.queue] for d in batch]}))
+        self._write_reserved()
 
     def _freed(self, freed: Sequence[Delivery]) -> None:
         """The keeper gave prefetched messages back: they are no longer reserved here."""
-        self._send(orjson.dumps({"e": "freed", "r": [d.message_id for d in freed]}))
+        self._write_reserved()
 
-    def _send(self, data: bytes) -> None:
-        with self._send_lock:  # the keeper thread reports too
-            self.conn.send_bytes(data)
+    def _write_reserved(self) -> None:
+        """What this child holds but has not started (``inspect reserved``)."""
+        held = self.holdings.reserved() if self.holdings is not None else []
+        self.board.write("reserved", orjson.dumps([[d.message_id, d.queue] for d in held]))

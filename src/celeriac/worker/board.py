@@ -1,0 +1,98 @@
+"""What a prefork child is doing, shared with its supervisor through memory instead of messages.
+
+A child runs thousands of short tasks a second; telling the supervisor about each one over a pipe
+costs two system calls on each side per task. Instead each child owns a small shared memory
+block, written before a task starts and after it ends, and read by the supervisor only when it
+needs to know (``inspect active``/``reserved``, ``stats``, terminate, a child's death). A task with
+a hard time limit is still announced over the pipe, because the supervisor must wake for it.
+
+Each region is guarded by a sequence number (odd while a write is in progress), so a reader
+never takes half of one write and half of another; a region has one writer at a time (the child
+serialises its threads' writes).
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import threading
+from collections import Counter
+from typing import Any
+
+import orjson
+
+_HEADER = struct.Struct("<QI")  # sequence number, payload length
+_COUNT = struct.Struct("<Q")
+
+# region name -> (offset, capacity in bytes); the first 8 bytes hold the processed count
+_REGIONS = {"current": (8, 16 * 1024), "reserved": (8 + 16 * 1024, 32 * 1024), "totals": (8 + 48 * 1024, 16 * 1024)}
+SIZE = 8 + 64 * 1024
+
+
+class Board:
+    """One child's shared state: the task it runs, the messages it holds, and what it has run."""
+
+    def __init__(self) -> None:
+        self._mem = mmap.mmap(-1, SIZE)  # anonymous and shared: the forked child writes, the parent reads
+        self._lock = threading.Lock()
+
+    # -- writing (in the child) ------------------------------------------------------------------
+    def write(self, region: str, data: bytes) -> None:
+        offset, capacity = _REGIONS[region]
+        if len(data) > capacity - _HEADER.size:
+            return  # cannot happen for "current" (see fit_notice); a huge reserved list keeps its last value
+        with self._lock:
+            seq = _COUNT.unpack_from(self._mem, offset)[0]
+            _HEADER.pack_into(self._mem, offset, seq + 1, len(data))
+            start = offset + _HEADER.size
+            self._mem[start:start + len(data)] = data
+            _COUNT.pack_into(self._mem, offset, seq + 2)
+
+    def set_processed(self, count: int) -> None:
+        _COUNT.pack_into(self._mem, 0, count)
+
+    # -- reading (in the supervisor) -------------------------------------------------------------
+    def read(self, region: str) -> bytes | None:
+        """The region's last complete write (None if it keeps changing under the reader)."""
+        offset, capacity = _REGIONS[region]
+        for _ in range(1000):
+            seq, length = _HEADER.unpack_from(self._mem, offset)
+            if seq & 1:
+                continue
+            start = offset + _HEADER.size
+            data = self._mem[start:start + min(length, capacity - _HEADER.size)]
+            if _COUNT.unpack_from(self._mem, offset)[0] == seq:
+                return data if seq else b""
+        return None
+
+    def read_json(self, region: str, default: Any) -> Any:
+        data = self.read(region)
+        return orjson.loads(data) if data else default
+
+    def processed(self) -> int:
+        return int(_COUNT.unpack_from(self._mem, 0)[0])
+
+    def current(self) -> dict[str, Any] | None:
+        notice: dict[str, Any] | None = self.read_json("current", None)
+        return notice
+
+    def reserved(self) -> list[list[str]]:
+        reserved: list[list[str]] = self.read_json("reserved", [])
+        return reserved
+
+    def totals(self) -> Counter[str]:
+        return Counter(self.read_json("totals", {}))
+
+    def close(self) -> None:
+        self._mem.close()
+
+
+def fit_notice(notice: dict[str, Any]) -> bytes:
+    """A start notice as JSON that fits the "current" region (long argument reprs are cut)."""
+    data = orjson.dumps(notice)
+    limit = _REGIONS["current"][1] - _HEADER.size
+    if len(data) > limit:
+        room = max(64, (limit - 2048) // 2)
+        notice = {**notice, "args": str(notice.get("args"))[:room] + "...", "kwargs": str(notice.get("kwargs"))[:room] + "..."}
+        data = orjson.dumps(notice)
+    return data
