@@ -2,7 +2,7 @@
 
 Order in ``settle`` is what makes delivery at-least-once and never lossy:
 follow-ups (callbacks, next chain step, chord join) are sent first, then the result is stored,
-then events, then the message is acked. A crash at any point repeats work, never drops it; a
+then the message is acked (after the result, in the same batch), then events and the log line. A crash at any point repeats work, never drops it; a
 redelivered message whose result is already stored is acked without running again.
 """
 
@@ -61,6 +61,7 @@ class TaskHandler:
         self.events.hostname = hostname
         self.expires = app.result_expires
         self.settler: Settler | None = None
+        self._write_now = False
 
     def flush(self) -> None:
         """Write batched results and acks now (the slot has nothing else to run)."""
@@ -159,8 +160,13 @@ class TaskHandler:
         if track:
             self._store(self._meta(job.message.id, states.STARTED, {"pid": _pid(), "hostname": self.hostname}, None, job.message))
 
-    def settle(self, job: Job, outcome: Outcome) -> None:
-        """Store the outcome, send follow-ups and events, and ack (in the order that loses nothing)."""
+    def settle(self, job: Job, outcome: Outcome, write_now: bool = False) -> None:
+        """Store the outcome, send follow-ups and events, and ack (in the order that loses nothing).
+
+        ``write_now``: nothing else is waiting to run, so the batched result and ack are written
+        before the events and log lines rather than after them.
+        """
+        self._write_now = write_now
         if isinstance(outcome, Succeeded):
             self._settle_success(job, outcome)
         elif isinstance(outcome, Retried):
@@ -177,6 +183,12 @@ class TaskHandler:
     def _ack(self, job: Job) -> None:
         if job.acks_late:
             self._ack_delivery(job.delivery)
+        if self._write_now and self.settler is not None:
+            self._write_now = False
+            try:
+                self.settler.flush()
+            except Exception as exc:  # the settler keeps the batch and its thread tries again
+                logger.warning("could not settle %s now (%r); retrying", job.message.id, exc)
 
     def _ack_delivery(self, delivery: Delivery) -> None:
         if self.settler is not None:
@@ -193,8 +205,8 @@ class TaskHandler:
             except EncodeError as exc:
                 self._settle_failure(job, Failed(exc, format_traceback(exc), outcome.runtime))
                 return
-        self.events.send("task-succeeded", uuid=msg.id, result=safe_repr(outcome.value), runtime=outcome.runtime)
         self._ack(job)
+        self.events.send("task-succeeded", uuid=msg.id, result=safe_repr(outcome.value), runtime=outcome.runtime)
         logger.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, round(outcome.runtime, 6), safe_repr(outcome.value))
         _hook(task.on_success, outcome.value, msg.id, job.request.args, job.request.kwargs)
         _hook(task.after_return, states.SUCCESS, outcome.value, msg.id, job.request.args, job.request.kwargs, None)
@@ -220,8 +232,8 @@ class TaskHandler:
         msg, task = job.message, job.task
         canvas.after_failure(self.app, msg, outcome.exc)
         self.store_failure(msg, outcome.exc, outcome.traceback)
-        self.events.send("task-failed", uuid=msg.id, exception=safe_repr(outcome.exc), traceback=outcome.traceback)
         self._ack(job)
+        self.events.send("task-failed", uuid=msg.id, exception=safe_repr(outcome.exc), traceback=outcome.traceback)
         expected = task.throws and isinstance(outcome.exc, tuple(task.throws))
         log = logger.info if expected else logger.error
         log("Task %s[%s] raised unexpected: %r\n%s", msg.task, msg.id, outcome.exc, "" if expected else outcome.traceback)

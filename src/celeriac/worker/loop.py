@@ -179,6 +179,7 @@ class SlotLoop:
         self.on_idle = on_idle
         self.processed = 0
         self._outage = False
+        self._last_full = False
 
     def run(self, stop: StopFlag, max_tasks: int | None = None, memory_limit_kib: int | None = None) -> None:
         try:
@@ -204,9 +205,12 @@ class SlotLoop:
     def _refill(self) -> None:
         """Take more work without waiting if there is some; settle what finished before waiting for more.
 
-        Under load finished tasks keep batching (the settler writes them within milliseconds); when the
-        queue is empty they are written now, so an idle worker adds no latency to results.
+        Under load (the last fetch filled the prefetch) finished tasks keep batching, and the settler
+        writes them within milliseconds; when the queue looks shallow or is empty they are written
+        first, so a lightly loaded worker adds no round trip to its results.
         """
+        if not self._last_full:
+            self._flush()
         if self._fetch(timeout=0):
             return
         if self.on_idle:
@@ -227,6 +231,7 @@ class SlotLoop:
         if self._outage:
             logger.info("broker reachable again; consuming resumed")
             self._outage = False
+        self._last_full = len(batch) >= self.prefetch
         self.holdings.fill(self.slot, batch)
         if batch and self.on_fetch:
             self.on_fetch(batch)
@@ -244,7 +249,7 @@ class SlotLoop:
                 self.on_start(job)
             self.handler.mark_started(job)
             outcome = self.runner(job)
-            self.handler.settle(job, outcome)
+            self.handler.settle(job, outcome, write_now=not self._last_full and not self.slot.buffer)
             self.processed += 1
             if self.on_done:
                 self.on_done(job)

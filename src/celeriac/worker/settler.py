@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("celeriac.worker")
 
-MAX_DELAY = 0.002
+MAX_DELAY = 0.01
 MAX_BATCH = 256
 
 
