@@ -19,7 +19,7 @@ from ..worker.options import POOLS, WorkerOptions
 @click.option("--max-tasks-per-child", type=int, help="Replace a child after this many tasks.")
 @click.option("--max-memory-per-child", type=int, help="Replace a child above this resident memory (KiB).")
 @click.option("--autoscale", help="MAX,MIN pool size: grow with queue depth, shrink when idle.")
-@click.option("--prefetch-multiplier", type=int, help="Messages a slot may hold (default 1).")
+@click.option("--prefetch-multiplier", type=int, help="Messages a slot may hold (default: the worker_prefetch_multiplier setting, 4).")
 @click.option("-E", "--task-events", is_flag=True, help="Accepted for compatibility: events are always on.")
 @click.option("-B", "--beat", is_flag=True, help="Also run the beat scheduler in this worker.")
 @click.option("-O", "optimization", help="Accepted for compatibility (fair scheduling is the only mode).")
