@@ -2,8 +2,9 @@
 
 Order in ``settle`` is what makes delivery at-least-once and never lossy:
 follow-ups (callbacks, next chain step, chord join) are sent first, then the result is stored,
-then the message is acked (after the result, in the same batch), then events and the log line. A crash at any point repeats work, never drops it; a
-redelivered message whose result is already stored is acked without running again.
+then the message is acked (after the result, in the same batch), then events and the log line.
+A crash at any point repeats work, never drops it; a redelivered message whose result is already
+stored is acked without running again.
 """
 
 from __future__ import annotations

@@ -248,6 +248,8 @@ class SlotLoop:
             if self.on_start:
                 self.on_start(job)
             self.handler.mark_started(job)
+            if self.handler.settler is not None:
+                self.handler.settler.kick()
             outcome = self.runner(job)
             self.handler.settle(job, outcome, write_now=not self._last_full and not self.slot.buffer)
             self.processed += 1

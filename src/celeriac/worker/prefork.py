@@ -333,7 +333,7 @@ class ChildWorker:
         revoked = RevokedIds(float(self.app.conf.task_revoked_ttl))
         controller.follow_revokes(revoked, stop)
         handler = TaskHandler(self.app, options.hostname, revoked)
-        handler.settler = Settler(self.app)
+        handler.settler = Settler(self.app, wake_on_add=False)  # the loop kicks it before each task
         holdings = self.holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._freed)
         holdings.start()
         loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,

@@ -4,7 +4,9 @@ Order is kept per batch: every result is stored before any of the batch's messag
 crash between the two repeats tasks and never loses one. A batch is flushed at once when the slot
 has nothing else to run (no added latency when the queue is shallow), when it is large, or by a
 background thread when its oldest entry is a few milliseconds old (a long task never delays the
-results of the quick ones before it).
+results of the quick ones before it). A slot loop that flushes for itself wakes that thread only
+when it is about to be busy with entries still pending (``kick``), so a worker that settles each
+task at once never pays for waking it.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ MAX_BATCH = 256
 class Settler:
     """Collects (result, ack) pairs and writes them in batches."""
 
-    def __init__(self, app: Celery, max_delay: float = MAX_DELAY, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, app: Celery, max_delay: float = MAX_DELAY, max_batch: int = MAX_BATCH,
+                 wake_on_add: bool = True) -> None:
         self.app = app
         self.max_delay = max_delay
         self.max_batch = max_batch
+        self.wake_on_add = wake_on_add
+        self._waiting = False
         self._metas: list[dict[str, Any]] = []
         self._acks: list[Delivery] = []
         self._oldest = 0.0
@@ -51,7 +56,8 @@ class Settler:
         with self._cond:
             if not self._metas and not self._acks:
                 self._oldest = time.monotonic()
-                self._cond.notify()
+                if self.wake_on_add:
+                    self._cond.notify()
             if meta is not None:
                 self._metas.append(meta)
             if delivery is not None:
@@ -59,6 +65,12 @@ class Settler:
             full = len(self._metas) + len(self._acks) >= self.max_batch
         if full:
             self.flush()
+
+    def kick(self) -> None:
+        """The caller is about to be busy: have the thread write what is pending within ``max_delay``."""
+        if self._waiting and (self._metas or self._acks):
+            with self._cond:
+                self._cond.notify()
 
     def flush(self) -> None:
         """Write everything pending now (stores first, then acks); on failure keep it for the next try."""
@@ -82,7 +94,9 @@ class Settler:
         while True:
             with self._cond:
                 while not self._metas and not self._acks and not self._closed:
+                    self._waiting = True
                     self._cond.wait()
+                    self._waiting = False
                 if self._closed and not self._metas and not self._acks:
                     return
                 wait = self._oldest + self.max_delay - time.monotonic()
