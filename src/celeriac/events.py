@@ -169,7 +169,7 @@ class EventDispatcher:
             self._buffer.append(data)
             size = len(self._buffer)
         self._ensure_thread()
-        if size >= _FLUSH_SIZE:
+        if size == _FLUSH_SIZE:  # once per batch: the thread takes the whole buffer when it wakes
             self._wake.set()
         if self.listeners and self._follower is None:
             self.listeners.dispatch(event)

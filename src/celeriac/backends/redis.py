@@ -87,17 +87,14 @@ class RedisBackend(ResultBackend):
     def store_many(self, metas: Sequence[Meta], *, expires: float | None) -> None:
         if not metas:
             return
-        keys = [self.meta_key(m["task_id"]) for m in metas]
-        self._run("STORE", keys, [_ms(expires), *(json_dumps(m) for m in metas)])
+        self._run("STORE", *self.store_arguments(metas, expires))
 
-    def store_commands(self, pipe: Any, metas: Sequence[Meta], expires: float | None) -> None:
-        """Queue the store of ``metas`` on a pipeline the broker executes (one round trip for both)."""
-        if not metas:
-            return
-        keys = [self.meta_key(m["task_id"]) for m in metas]
-        # EVAL, not a registered script: redis-py would check SCRIPT EXISTS on every pipeline (a round trip),
-        # and Redis caches the compiled script by its text anyway.
-        pipe.eval(scripts.STORE, len(keys), *keys, _ms(expires), *(json_dumps(m) for m in metas))
+    def store_arguments(self, metas: Sequence[Meta], expires: float | None) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of ``store_docs`` (``STORE_FUNCTION``): expiry, then one document per key.
+
+        The broker's send and settle scripts take them as they are, when this backend is on its server.
+        """
+        return [self.meta_key(m["task_id"]) for m in metas], [_ms(expires), *(json_dumps(m) for m in metas)]
 
     def get_many(self, task_ids: Sequence[str]) -> dict[str, Meta]:
         if not task_ids:

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-# KEYS: meta keys.  ARGV: expiry ms (0: none), then one JSON document per key.
+# store_docs(keys, expiry ms (0: none), args, first): the document for keys[i] is args[first + i - 1].
 # A stored ready state is final; every write is published on the key's own channel (as Celery does).
-STORE = """
-local ready = {SUCCESS = true, FAILURE = true, REVOKED = true}
-local stored = 0
-for i, key in ipairs(KEYS) do
-  local current = redis.call('GET', key)
-  local final = false
-  if current then
-    local ok, doc = pcall(cjson.decode, current)
-    final = ok and type(doc) == 'table' and ready[doc['status']] == true
-  end
-  if not final then
-    if tonumber(ARGV[1]) > 0 then
-      redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
-    else
-      redis.call('SET', key, ARGV[i + 1])
+# The broker's send and settle scripts (brokers/redis_scripts.py) begin with this function too, so a
+# result and a message share one command when the backend is on the broker's server.
+STORE_FUNCTION = """
+local function store_docs(keys, expiry, args, first)
+  local ready = {SUCCESS = true, FAILURE = true, REVOKED = true}
+  local stored = 0
+  for i, key in ipairs(keys) do
+    local doc_text = args[first + i - 1]
+    local current = redis.call('GET', key)
+    local final = false
+    if current then
+      local ok, doc = pcall(cjson.decode, current)
+      final = ok and type(doc) == 'table' and ready[doc['status']] == true
     end
-    redis.call('PUBLISH', key, ARGV[i + 1])
-    stored = stored + 1
+    if not final then
+      if tonumber(expiry) > 0 then
+        redis.call('SET', key, doc_text, 'PX', expiry)
+      else
+        redis.call('SET', key, doc_text)
+      end
+      redis.call('PUBLISH', key, doc_text)
+      stored = stored + 1
+    end
   end
+  return stored
 end
-return stored
 """
+
+# KEYS: meta keys.  ARGV: expiry ms (0: none), then one JSON document per key.
+STORE = STORE_FUNCTION + "return store_docs(KEYS, ARGV[1], ARGV, 2)\n"
 
 # KEYS: .j (zset of results), .s (header size).  ARGV: index, member.
 # Returns every member in index order to the one call that completes the header, nil otherwise.

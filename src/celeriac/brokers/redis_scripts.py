@@ -11,6 +11,8 @@ so that promotion needs no second key and can never run twice for the same membe
 
 from __future__ import annotations
 
+from ..backends.redis_backend_scripts import STORE_FUNCTION
+
 _HELPERS = """
 local function field(fields, name)
   for i = 1, #fields, 2 do
@@ -261,5 +263,45 @@ end
 removed = removed + redis.call('ZCARD', base .. ':eta')
 redis.call('DEL', base .. ':eta')
 return removed
+"""
+)
+
+
+# Sending and settling when the result backend is on this server: its documents are stored first
+# (KEYS: meta keys; ARGV: expiry ms, one document per key, as ``store_docs`` takes them), then the
+# broker's operations run, all in one command. An operation is a tag and its arguments:
+#   x stream mid payload       XADD a ready message        z zset due_ms member   ZADD a delayed one
+#   t stream                   XADD to a queue's tick      s set name             SADD a queue name
+#   a stream group n id1..idn  XACK and XDEL settled entries
+RECORDED = (
+    STORE_FUNCTION
+    + """
+local stored = store_docs(KEYS, ARGV[1], ARGV, 2)
+local i = #KEYS + 2
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'x' then
+    redis.call('XADD', ARGV[i + 1], '*', 'm', ARGV[i + 2], 'p', ARGV[i + 3])
+    i = i + 4
+  elseif op == 'z' then
+    redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  elseif op == 't' then
+    redis.call('XADD', ARGV[i + 1], 'MAXLEN', '~', 16, '*', 't', '1')
+    i = i + 2
+  elseif op == 's' then
+    redis.call('SADD', ARGV[i + 1], ARGV[i + 2])
+    i = i + 3
+  elseif op == 'a' then
+    local n = tonumber(ARGV[i + 3])
+    local ids = {unpack(ARGV, i + 4, i + 3 + n)}
+    redis.call('XACK', ARGV[i + 1], ARGV[i + 2], unpack(ids))
+    redis.call('XDEL', ARGV[i + 1], unpack(ids))
+    i = i + 4 + n
+  else
+    return redis.error_reply('celeriac: unknown operation ' .. tostring(op))
+  end
+end
+return stored
 """
 )
