@@ -18,7 +18,9 @@ queue name in braces)::
 A lease is a pending entry's idle time: ``renew`` resets it (XCLAIM JUSTID by the owner), a fetcher
 takes over entries idle longer than ``visibility_timeout`` (XAUTOCLAIM), and ``reclaim``/``release``
 move entries back into the stream (XACK + XDEL + XADD) carrying their delivery count in ``n``. Every
-multi-key step is one Lua script (``redis_scripts.py``) or one MULTI. See ``docs/redis.md``.
+multi-key step is one Lua script (``redis_scripts.py``) or one MULTI; sends, acks and settles are
+the ``RECORDED`` script, which stores the result backend's documents first when it shares this
+server and db. See ``docs/redis.md``.
 """
 
 from __future__ import annotations
