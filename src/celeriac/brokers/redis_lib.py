@@ -86,8 +86,13 @@ def _standing_in(*stand_ins: _StandIn) -> Iterator[None]:
                 del sys.modules[module.__name__]
 
 
-_metadata = _StandIn(_METADATA, "Answers version() while redis-py is imported; everything else is importlib.metadata's.")
-_metadata.version = _version  # type: ignore[attr-defined]
+class _MetadataStandIn(_StandIn):
+    """``importlib.metadata`` while redis-py is imported: ``version()`` answered here."""
+
+    version = staticmethod(_version)
+
+
+_metadata = _MetadataStandIn(_METADATA, "Answers version() while redis-py is imported; everything else is importlib.metadata's.")
 #: redis-py's asyncio client (``redis.asyncio``), unused here, is imported only when something touches it
 _asyncio = _StandIn(_ASYNCIO, "redis-py's asyncio client, imported on first use.")
 

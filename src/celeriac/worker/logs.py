@@ -44,7 +44,7 @@ class LoggingProxy(io.TextIOBase):
         return False
 
 
-class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class BatchingHandler(logging.StreamHandler[TextIO]):
     """A stream handler that writes whole lines in batches, within ``delay`` seconds of the first."""
 
     def __init__(self, stream: TextIO, delay: float = 0.05, limit: int = 4000) -> None:
