@@ -297,6 +297,6 @@ def _dead_letter(queue: str, sid: str, fields: Mapping[bytes, bytes]) -> DeadLet
     )
 
 
-_SCRIPTS = ("CLAIM", "RENEW", "RELEASE", "RECLAIM", "REQUEUE_DEAD", "STATS", "PURGE", "RECORDED")
+_SCRIPTS = ("CLAIM", "RENEW", "RELEASE", "RECLAIM", "REQUEUE_DEAD", "STATS", "PURGE", "RECORDED", "APPEND")
 
 __all__ = ["GROUP", "RedisBroker", "delayed_member"]

@@ -305,3 +305,14 @@ end
 return stored
 """
 )
+
+# KEYS: a bounded stream.  ARGV: max length, oldest id to keep, then one item per entry (field d).
+APPEND = """
+local key = KEYS[1]
+for i = 3, #ARGV do
+  redis.call('XADD', key, '*', 'd', ARGV[i])
+end
+redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[1])
+redis.call('XTRIM', key, 'MINID', '~', ARGV[2])
+return #ARGV - 2
+"""

@@ -1,7 +1,8 @@
 """Bounded streams (events, broadcast control) and mailboxes (replies) of the Redis broker.
 
 Streams are Redis streams ``P celeriac:s:<name>`` with one field ``d``; the cursor is the entry id.
-Appends trim by count (``XADD MAXLEN ~``) and by age (``XTRIM MINID ~``). Mailboxes are lists
+A batch of appends is one script call (``APPEND``) that then trims by count and by age (``XTRIM
+MAXLEN ~`` and ``XTRIM MINID ~``): a worker appends three events per task. Mailboxes are lists
 ``P celeriac:mb:<box>`` whose expiry each put refreshes; a take pops up to ``limit`` items at once.
 """
 
@@ -19,6 +20,7 @@ class StreamsMixin:
 
     client: Any
     prefix: str
+    script: Any
 
     def _stream_key(self, stream: str) -> str:
         return f"{self.prefix}celeriac:s:{stream}"
@@ -26,13 +28,8 @@ class StreamsMixin:
     def stream_append(self, stream: str, items: Sequence[bytes], *, maxlen: int, max_age: float) -> None:
         if not items:
             return
-        key = self._stream_key(stream)
-        pipe = self.client.pipeline(transaction=True)
-        for item in items:
-            pipe.xadd(key, {"d": item}, maxlen=maxlen, approximate=True)
         oldest_ms = int((time.time() - max_age) * 1000)
-        pipe.xtrim(key, minid=f"{max(oldest_ms, 0)}-0", approximate=True)
-        pipe.execute()
+        self.script("APPEND", [self._stream_key(stream)], [maxlen, f"{max(oldest_ms, 0)}-0", *items])
 
     def stream_read(self, stream: str, after: str | None, *, limit: int, timeout: float) -> list[tuple[str, bytes]]:
         key = self._stream_key(stream)
