@@ -36,15 +36,17 @@ _FLUSH_INTERVAL = 0.05
 _FLUSH_SIZE = 200
 
 _clock_lock = threading.Lock()
+_pid = os.getpid()  # kept here: a worker sends three events per task, and getpid is a system call
 
 
-def _fresh_clock_lock() -> None:
+def _after_fork_in_child() -> None:
     """A forked child must not inherit the lock held by a parent thread at the moment of fork."""
-    global _clock_lock
+    global _clock_lock, _pid
     _clock_lock = threading.Lock()
+    _pid = os.getpid()
 
 
-os.register_at_fork(after_in_child=_fresh_clock_lock)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _clock_value = 0
 
 
@@ -56,9 +58,17 @@ def lamport_tick(seen: int | None = None) -> int:
         return _clock_value
 
 
+_offset_cache = (0.0, 0.0)  # (valid until, offset): the offset changes twice a year at most
+
+
 def utcoffset() -> float:
-    """Hours west of UTC, as Celery's events carry it."""
-    return (time.altzone if time.daylight and time.localtime().tm_isdst > 0 else time.timezone) / 3600
+    """Hours west of UTC, as Celery's events carry it (looked up at most once a minute)."""
+    global _offset_cache
+    now = time.time()
+    if now >= _offset_cache[0]:
+        offset = (time.altzone if time.daylight and time.localtime(now).tm_isdst > 0 else time.timezone) / 3600
+        _offset_cache = (now + 60.0, offset)
+    return _offset_cache[1]
 
 
 def default_hostname() -> str:
@@ -156,7 +166,7 @@ class EventDispatcher:
         """An event dict with the fields every Celery event carries."""
         fields.update(
             type=type_, hostname=fields.get("hostname") or self.hostname, utcoffset=utcoffset(),
-            pid=os.getpid(), clock=lamport_tick(), timestamp=time.time(),
+            pid=_pid, clock=lamport_tick(), timestamp=time.time(),
         )
         return fields
 
@@ -184,9 +194,9 @@ class EventDispatcher:
         )
 
     def _ensure_thread(self) -> None:
-        if self._pid != os.getpid():
-            self._pid, self._thread, self._buffer = os.getpid(), None, []
-        if self._thread is None or not self._thread.is_alive():
+        if self._pid != _pid:  # a forked child: the parent's thread and buffer are not its own
+            self._pid, self._thread, self._buffer = _pid, None, []
+        if self._thread is None:  # its loop only ends when the dispatcher is closed
             self._thread = threading.Thread(target=self._run, name="celeriac-events", daemon=True)
             self._thread.start()
 
