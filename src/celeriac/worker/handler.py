@@ -304,6 +304,9 @@ def _arguments_fit(task: Task[Any, Any], msg: Message) -> bool:
     args = tuple(msg.args)
     if task.bind:
         args = (task, *args)
+    counts = _positional_counts(task, signature)
+    if counts is not None and not msg.kwargs:  # the common case, without binding
+        return counts[0] <= len(args) <= counts[1]
     try:
         signature.bind(*args, **dict(msg.kwargs))
     except TypeError:
@@ -324,6 +327,21 @@ def _signature_of(task: Task[Any, Any]) -> inspect.Signature | None:
         except (TypeError, ValueError):
             _SIGNATURES[key] = None
     return _SIGNATURES[key]
+
+
+_COUNTS: dict[int, tuple[int, int] | None] = {}
+_PLAIN = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+
+
+def _positional_counts(task: Task[Any, Any], signature: inspect.Signature) -> tuple[int, int] | None:
+    """(required, total) when every parameter may be given by position (no ``*args``, ``**kw``, keyword-only)."""
+    key = id(task)
+    if key not in _COUNTS:
+        params = list(signature.parameters.values())
+        plain = all(p.kind in _PLAIN for p in params)
+        required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+        _COUNTS[key] = (required, len(params)) if plain else None
+    return _COUNTS[key]
 
 
 def _hook(fn: Any, *args: Any) -> None:

@@ -44,6 +44,22 @@ class LoggingProxy(io.TextIOBase):
         return False
 
 
+class WorkerFormatter(logging.Formatter):
+    """The worker's format; the date and time of a record are formatted once per second, not per line."""
+
+    _second = -1
+    _text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        if datefmt is not None or not self.default_msec_format:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return self.default_msec_format % (self._text, record.msecs)
+
+
 class BatchingHandler(logging.StreamHandler[TextIO]):
     """A stream handler that writes whole lines in batches, within ``delay`` seconds of the first."""
 
@@ -125,7 +141,7 @@ def setup_logging(conf: Any, loglevel: str) -> None:
         for handler in list(root.handlers):
             root.removeHandler(handler)
     handler = BatchingHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(conf.worker_log_format))
+    handler.setFormatter(WorkerFormatter(conf.worker_log_format))
     root.addHandler(handler)
     root.setLevel(level)
     signals.after_setup_logger.send(sender=None, logger=root, loglevel=level, logfile=None, format=conf.worker_log_format,
