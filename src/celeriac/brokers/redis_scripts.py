@@ -119,7 +119,10 @@ end
 local function read_new(qi, base)
   for p = 9, 0, -1 do
     if count >= limit then return end
-    local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', limit - count, 'STREAMS', base .. ':' .. p, '>')
+    local key = base .. ':' .. p
+    -- most priorities of a queue are never used: an empty stream is skipped for the cost of an XLEN
+    local res = redis.call('XLEN', key) > 0
+      and redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', limit - count, 'STREAMS', key, '>')
     if res then
       for _, e in ipairs(res[1][2]) do push(qi, p, e[1], e[2], 1) end
     end
