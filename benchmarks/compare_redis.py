@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/compare_redis.py --broker amqp://guest:guest@127.0.0.1:5672//
 
 Each repetition runs, for celeriac and then for Celery:
-  enqueue   N single ``.delay()`` calls of a no-op task in a loop, no worker running;
+  enqueue   N single ``.delay()`` calls of a no-op task in a loop, no worker running; and, before
+            that (then flushed), the same N tasks sent as one ``group(...).apply_async()``;
   drain     a worker (prefork, -c processes) started on those N tasks, timed from the first stored
             result to the last one, read from the result store (Redis), peak RSS of the worker tree;
   latency   the same worker, now idle, fed one no-op task every 1/rate s; latency is send time to
@@ -23,6 +24,7 @@ defaults (prefetch multiplier 4, ``acks_late`` off).
 from __future__ import annotations
 
 import argparse
+import importlib
 import tempfile
 import threading
 import time
@@ -83,6 +85,14 @@ def enqueue(task, count: int, args: tuple = ()) -> tuple[float, list[str]]:
     for _ in range(count):
         ids.append(task.delay(*args).id)
     return count / (time.perf_counter() - started), ids
+
+
+def enqueue_group(lib: str, task, count: int) -> float:
+    """One ``group(...).apply_async()`` of ``count`` no-op tasks: tasks/s (signatures built before the clock)."""
+    members = importlib.import_module(lib).group(task.s() for _ in range(count))
+    started = time.perf_counter()
+    members.apply_async()
+    return count / (time.perf_counter() - started)
 
 
 class Stamper(threading.Thread):
@@ -175,6 +185,8 @@ def noop_phases(side: Side, opts, tmp: Path) -> dict[str, float]:
     """Enqueue, drain, then latency at a steady rate on the same (warm, idle) worker."""
     side.flush()
     app = side.app()
+    group_rate = enqueue_group(side.lib, app.noop, opts.tasks)
+    side.flush()
     rate, ids = enqueue(app.noop, opts.tasks)
 
     def steady() -> dict[str, float]:
@@ -183,7 +195,7 @@ def noop_phases(side: Side, opts, tmp: Path) -> dict[str, float]:
 
     flags = ["-P", "prefork", "-c", str(opts.processes)]
     out = run_worker(side, flags, ids, tmp / f"{side.lib}-noop.log", opts.loglevel, then=steady)
-    return {"enqueue": rate, **out}
+    return {"enqueue": rate, "enqueue_group": group_rate, **out}
 
 
 def io_phase(side: Side, task_name: str, flags: list[str], opts, tmp: Path) -> dict[str, float]:
@@ -225,6 +237,7 @@ def table_rows(opts) -> list[tuple[str, str, str, str]]:
     asy, pre, thr = f"-P async -c {opts.io_concurrency}", f"prefork -c {opts.processes}", f"threads -c {opts.io_concurrency}"
     return [
         ("enqueue, single .delay(), tasks/s", "enqueue", "celeriac", "celery"),
+        (f"enqueue, one group of {opts.tasks:,} (.apply_async()), tasks/s", "enqueue_group", "celeriac", "celery"),
         (f"drain {opts.tasks:,} no-op, {pre}, tasks/s", "drain", "celeriac", "celery"),
         (f"latency p50 at {opts.rate:g}/s, ms", "p50", "celeriac", "celery"),
         (f"latency p99 at {opts.rate:g}/s, ms", "p99", "celeriac", "celery"),

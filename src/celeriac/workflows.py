@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .app.publisher import batched_sends
 from .canvas import Signature, signature
 from .exceptions import ImproperlyConfigured
 from .message import new_id
@@ -196,8 +197,9 @@ class group(Signature):  # noqa: N801 - Celery's name
             return chord(self, body, app=self._app).apply_async(args, kwargs, chain=rest[:-1] or None, **options)
         _pop(options, MEMBERSHIP)
         result = self.freeze()
-        for task in self.tasks:
-            task.apply_async(args, kwargs, **options)
+        with batched_sends():  # one broker call per few hundred tasks, not one per task
+            for task in self.tasks:
+                task.apply_async(args, kwargs, **options)
         return result
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> GroupResult:
@@ -298,9 +300,10 @@ class chord(Signature):  # noqa: N801 - Celery's name
             return
         app.backend.chord_init(group_id, len(self.tasks), expires=app.result_expires)
         body = plain(self.body)
-        for index, task in enumerate(self.tasks):
-            set_membership(task, {"group_id": group_id, "group_index": index, "chord": body})
-            task.apply_async(args, kwargs, **options)
+        with batched_sends():
+            for index, task in enumerate(self.tasks):
+                set_membership(task, {"group_id": group_id, "group_index": index, "chord": body})
+                task.apply_async(args, kwargs, **options)
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         values = [t.apply(args, kwargs).get() for t in self.tasks]

@@ -1,7 +1,16 @@
-"""Sending one message: checks that fail before anything is sent, then record, publish, announce."""
+"""Sending one message: checks that fail before anything is sent, then record, publish, announce.
+
+Inside ``batched_sends()`` (a group, a chord's header) messages are checked and encoded one by one
+as usual, but recorded and published together when the block ends: one broker call per
+``BATCH_SIZE`` messages instead of one per message. If the block raises, nothing of it is sent.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import message, signals, states
@@ -11,6 +20,56 @@ from .sending import utcnow
 
 if TYPE_CHECKING:
     from .base import Celery
+
+
+BATCH_SIZE = 500
+
+
+@dataclass(slots=True)
+class _Send:
+    """One checked and encoded message, with what recording and announcing it needs."""
+
+    app: Celery
+    msg: message.Message
+    outgoing: Outgoing
+    metas: list[dict[str, Any]]
+    headers: dict[str, Any] | None  # None: nobody listens to the publish signals
+
+
+_pending: contextvars.ContextVar[list[_Send] | None] = contextvars.ContextVar("celeriac_pending_sends", default=None)
+
+
+@contextlib.contextmanager
+def batched_sends() -> Iterator[None]:
+    """Send the messages published in the block together when it ends (nested blocks join the outer one)."""
+    if _pending.get() is not None:
+        yield
+        return
+    pending: list[_Send] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    by_app: dict[int, list[_Send]] = {}
+    for send in pending:
+        by_app.setdefault(id(send.app), []).append(send)
+    for sends in by_app.values():
+        for start in range(0, len(sends), BATCH_SIZE):
+            _send(sends[start:start + BATCH_SIZE])
+
+
+def _send(sends: list[_Send]) -> None:
+    """Record and publish messages of one app in one broker call, then announce each."""
+    app = sends[0].app
+    metas = [meta for send in sends for meta in send.metas]
+    app.broker.publish_recorded([send.outgoing for send in sends], app.backend, metas, app.result_expires)
+    for send in sends:
+        if send.headers is not None:
+            signals.after_task_publish.send(sender=send.msg.task, body=send.outgoing.payload, headers=send.headers,
+                                            routing_key=send.msg.queue)
+        if app.conf.task_send_sent_event:
+            app.events.task_sent(send.msg)
 
 
 def publish(app: Celery, msg: message.Message) -> None:
@@ -28,11 +87,12 @@ def publish(app: Celery, msg: message.Message) -> None:
     metas = [sent_meta(app, msg)] if not msg.ignore_result and app.backend.enabled else []
     eta = msg.eta.timestamp() if msg.eta is not None else None
     outgoing = Outgoing(msg.queue, payload, msg.id, msg.priority, eta)
-    app.broker.publish_recorded([outgoing], app.backend, metas, app.result_expires)
-    if announce:
-        signals.after_task_publish.send(sender=msg.task, body=payload, headers=headers, routing_key=msg.queue)
-    if app.conf.task_send_sent_event:
-        app.events.task_sent(msg)
+    send = _Send(app, msg, outgoing, metas, headers if announce else None)
+    pending = _pending.get()
+    if pending is not None:
+        pending.append(send)
+    else:
+        _send([send])
 
 
 def sent_meta(app: Celery, msg: message.Message) -> dict[str, Any]:
