@@ -25,8 +25,9 @@ _HEADER = struct.Struct("<QI")  # sequence number, payload length
 _COUNT = struct.Struct("<Q")
 
 # region name -> (offset, capacity in bytes); the first 8 bytes hold the processed count
-_REGIONS = {"current": (8, 16 * 1024), "reserved": (8 + 16 * 1024, 32 * 1024), "totals": (8 + 48 * 1024, 16 * 1024)}
-SIZE = 8 + 64 * 1024
+# (untouched pages of an anonymous mapping take no memory, so the sizes are generous)
+_REGIONS = {"current": (8, 16 * 1024), "reserved": (8 + 16 * 1024, 32 * 1024), "totals": (8 + 48 * 1024, 64 * 1024)}
+SIZE = 8 + 112 * 1024
 
 
 class Board:
@@ -40,7 +41,7 @@ class Board:
     def write(self, region: str, data: bytes) -> None:
         offset, capacity = _REGIONS[region]
         if len(data) > capacity - _HEADER.size:
-            return  # cannot happen for "current" (see fit_notice); a huge reserved list keeps its last value
+            return  # cannot happen: writers fit what they write (fit_notice, fit_list)
         with self._lock:
             seq = _COUNT.unpack_from(self._mem, offset)[0]
             _HEADER.pack_into(self._mem, offset, seq + 1, len(data))
@@ -95,4 +96,14 @@ def fit_notice(notice: dict[str, Any]) -> bytes:
         room = max(64, (limit - 2048) // 2)
         notice = {**notice, "args": str(notice.get("args"))[:room] + "...", "kwargs": str(notice.get("kwargs"))[:room] + "..."}
         data = orjson.dumps(notice)
+    return data
+
+
+def fit_list(items: list[Any], region: str) -> bytes:
+    """``items`` as JSON, cut to as many leading items as fit the region (a huge prefetch shows its head)."""
+    limit = _REGIONS[region][1] - _HEADER.size
+    data = orjson.dumps(items)
+    while len(data) > limit and items:
+        items = items[: max(0, len(items) * limit // len(data) - 1)]
+        data = orjson.dumps(items)
     return data

@@ -28,7 +28,7 @@ import orjson
 from ..brokers.base import Delivery
 from ..exceptions import TimeLimitExceeded
 from ..message import Message
-from .board import Board, fit_notice
+from .board import Board, fit_list, fit_notice
 from .handler import Job, TaskHandler
 from .limits import main_thread_timer
 from .logs import flush_logs
@@ -386,4 +386,4 @@ class ChildWorker:
     def _write_reserved(self) -> None:
         """What this child holds but has not started (``inspect reserved``)."""
         held = self.holdings.reserved() if self.holdings is not None else []
-        self.board.write("reserved", orjson.dumps([[d.message_id, d.queue] for d in held]))
+        self.board.write("reserved", fit_list([[d.message_id, d.queue] for d in held], "reserved"))
