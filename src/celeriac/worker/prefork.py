@@ -334,12 +334,12 @@ class ChildWorker:
         controller.follow_revokes(revoked, stop)
         handler = TaskHandler(self.app, options.hostname, revoked)
         handler.settler = Settler(self.app, wake_on_add=False)  # the loop kicks it before each task
-        holdings = self.holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._freed)
+        holdings = self.holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._write_reserved)
         holdings.start()
         loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,
                         consumer=self.consumer, prefetch=options.prefetch_multiplier,
                         runner=LoopRunner(main_thread_timer.limit, hard_in_process=False),
-                        on_start=self._started, on_done=self._done, on_fetch=self._held, on_idle=self._write_totals)
+                        on_start=self._started, on_done=self._done, on_fetch=self._write_reserved, on_idle=self._write_totals)
         signals.worker_process_init.send(sender=None)
         try:
             loop.run(stop, options.max_tasks_per_child, options.max_memory_per_child)
@@ -376,14 +376,8 @@ class ChildWorker:
         self._totals_written = time.monotonic()
         self.board.write("totals", orjson.dumps(self._totals))
 
-    def _held(self, batch: Sequence[Delivery]) -> None:
-        self._write_reserved()
-
-    def _freed(self, freed: Sequence[Delivery]) -> None:
-        """The keeper gave prefetched messages back: they are no longer reserved here."""
-        self._write_reserved()
-
-    def _write_reserved(self) -> None:
-        """What this child holds but has not started (``inspect reserved``)."""
+    def _write_reserved(self, _changed: Sequence[Delivery] = ()) -> None:
+        """What this child holds but has not started (``inspect reserved``): after a fetch, a start, or
+        the keeper giving prefetched messages back."""
         held = self.holdings.reserved() if self.holdings is not None else []
         self.board.write("reserved", fit_list([[d.message_id, d.queue] for d in held], "reserved"))
