@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import threading
 import time
 
-from celeriac.worker.logs import BatchingHandler, WorkerFormatter
+import pytest
+
+from celeriac.worker.logs import BatchingHandler, QuickLines, WorkerFormatter
 
 FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 
@@ -58,3 +62,78 @@ def test_a_batch_never_grows_past_its_limit():
         handler.handle(_record(logging.INFO, f"line {i:02d} " + "x" * 20))
     written = stream.getvalue().splitlines()
     assert written == [f"line {i:02d} " + "x" * 20 for i in range(len(written))] and 3 <= len(written) < 10
+
+
+DETAILED = "%(levelname)s %(name)s %(processName)s %(process)d %(threadName)s %(thread)d %(filename)s %(module)s %(message)s"
+
+
+@pytest.fixture
+def captured():
+    """A logger of its own whose records end up as formatted lines in a list."""
+    logger = logging.getLogger(f"celeriac.test.quick.{time.monotonic_ns()}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.setFormatter(logging.Formatter(DETAILED))
+    handler.emit = lambda record: lines.append(handler.format(record))  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    return logger, lines
+
+
+def test_quick_lines_read_like_the_same_call_through_logger_info(captured):
+    logger, lines = captured
+    quick = QuickLines(logger, __file__)
+    quick.info("Task %s[%s] received", "proj.add", "id-1")
+    logger.info("Task %s[%s] received", "proj.add", "id-1")
+    done = threading.Thread(target=lambda: (quick.info("in %s", "a thread"), logger.info("in %s", "a thread")), name="Other")
+    done.start()
+    done.join()
+    assert lines[0] == lines[1] and "INFO" in lines[0] and "Task proj.add[id-1] received" in lines[0]
+    assert lines[2] == lines[3] and " Other " in lines[2]
+    assert lines[0] != lines[2]  # the thread's own name and id, not the first thread's
+
+
+def test_quick_lines_honour_the_level_the_filters_and_a_custom_record_factory(captured):
+    logger, lines = captured
+    quick = QuickLines(logger, __file__)
+    logger.setLevel(logging.WARNING)
+    quick.info("hidden by the level")
+    logger.setLevel(logging.INFO)
+    logger.addFilter(lambda record: "secret" not in record.getMessage())
+    quick.info("a %s line", "secret")
+    quick.info("a %s line", "plain")
+    original = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = original(*args, **kwargs)
+        record.msg = "[tagged] " + record.msg
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        quick.info("made by the %s", "factory")
+    finally:
+        logging.setLogRecordFactory(original)
+    assert [line.split()[-3:] for line in lines] == [["a", "plain", "line"], ["by", "the", "factory"]]
+    assert "[tagged] made by the factory" in lines[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_quick_lines_in_a_forked_child_carry_the_child_process_id(captured):
+    logger, lines = captured
+    quick = QuickLines(logger, __file__)
+    quick.info("parent")
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: log, send the line back, leave at once
+        try:
+            quick.info("child")
+            os.write(writer, lines[-1].encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        child_line = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert f" {os.getpid()} " in lines[0] and f" {pid} " in child_line and child_line.endswith(" child")

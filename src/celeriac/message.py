@@ -227,8 +227,7 @@ def _from_parts(headers: Mapping[str, Any], properties: Mapping[str, Any], body:
     timelimit = headers.get("timelimit") or [None, None]
     if not isinstance(timelimit, (list, tuple)) or len(timelimit) != 2:
         raise DecodeError(f"task {task_id}: timelimit must be [hard, soft], got {timelimit!r:.80}")
-    known = {f.name for f in fields(Message)}
-    extra = {k: v for k, v in headers.items() if k not in known and k not in _HEADER_NAMES}
+    extra = {k: v for k, v in headers.items() if k not in _NOT_EXTRA}
     delivery_info = properties.get("delivery_info") or {}
     return Message(
         id=str(task_id),
@@ -271,3 +270,4 @@ def _time_header(headers: Mapping[str, Any], name: str) -> dt.datetime | None:
 _HEADER_NAMES = frozenset(
     {"lang", "timelimit", "stamped_headers", "stamps", "replaced_task_nesting", "redelivered", "meth"}
 )
+_NOT_EXTRA = _HEADER_NAMES | {f.name for f in fields(Message)}  # headers that are not kept in extra_headers

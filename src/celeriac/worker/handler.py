@@ -22,6 +22,7 @@ from ..exceptions import DecodeError, EncodeError, NotRegistered, TaskRevokedErr
 from ..excinfo import exception_to_dict, format_traceback
 from ..message import Message, safe_repr
 from .executor import Failed, Ignored, Outcome, Rejected, Retried, Succeeded
+from .logs import QuickLines
 
 if TYPE_CHECKING:
     from ..app.base import Celery
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from .settler import Settler
 
 logger = logging.getLogger("celeriac.worker")
+task_lines = QuickLines(logger, __file__)  # the two lines logged per task
 
 
 @dataclass
@@ -88,7 +90,7 @@ class TaskHandler:
         request = self._request(delivery, msg)
         acks_late = task.acks_late if task.acks_late is not None else bool(self.conf.task_acks_late)
         job = Job(delivery, msg, task, request, acks_late)
-        logger.info("Task %s[%s] received", msg.task, msg.id)
+        task_lines.info("Task %s[%s] received", msg.task, msg.id)
         self.events.send("task-received", uuid=msg.id, name=msg.task, args=msg.argsrepr, kwargs=msg.kwargsrepr,
                          root_id=msg.root_id, parent_id=msg.parent_id, retries=msg.retries,
                          eta=msg.eta.isoformat() if msg.eta else None,
@@ -208,7 +210,7 @@ class TaskHandler:
                 return
         self._ack(job)
         self.events.send("task-succeeded", uuid=msg.id, result=safe_repr(outcome.value), runtime=outcome.runtime)
-        logger.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, round(outcome.runtime, 6), safe_repr(outcome.value))
+        task_lines.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, round(outcome.runtime, 6), safe_repr(outcome.value))
         _hook(task.on_success, outcome.value, msg.id, job.request.args, job.request.kwargs)
         _hook(task.after_return, states.SUCCESS, outcome.value, msg.id, job.request.args, job.request.kwargs, None)
         signals.task_success.send(sender=task, result=outcome.value)
