@@ -8,7 +8,9 @@ Each repetition runs, for celeriac and then for Celery:
   enqueue   N single ``.delay()`` calls of a no-op task in a loop, no worker running; and, before
             that (then flushed), the same N tasks sent as one ``group(...).apply_async()``;
   drain     a worker (prefork, -c processes) started on those N tasks, timed from the first stored
-            result to the last one, read from the result store (Redis), peak RSS of the worker tree;
+            result to the last one, read from the result store (Redis), peak RSS of the worker tree
+            (sampled during the drain only) and its PSS (shared pages divided among the processes
+            sharing them) when the drain ends;
   latency   the same worker, now idle, fed one no-op task every 1/rate s; latency is send time to
             the moment the result is published by the result backend (both publish every stored
             result on its key's channel, and one independent subscriber timestamps them);
@@ -18,7 +20,8 @@ Each repetition runs, for celeriac and then for Celery:
 The table holds the median of the repetitions and the ratio celeriac/Celery. Each library has its
 own Redis database (broker and results together, as in the tutorials; flushed before each phase)
 and its own queue name; results go to Redis for both, whatever the broker. Celery runs with its
-defaults (prefetch multiplier 4, ``acks_late`` off).
+defaults (prefetch multiplier 4, ``acks_late`` off, task events off); ``--celery-events`` starts its
+workers with ``-E``, which celeriac's default (events on, for the dashboard) matches.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Side:
     queue: str
     prefix: str = ""
     acks_late: bool = False
+    events: bool = False  # start the worker with -E (celeriac sends task events by default; Celery does not)
     flush_dbs: list[int] = field(default_factory=list)
 
     @property
@@ -57,6 +61,10 @@ class Side:
         if self.acks_late:
             env["BENCH_ACKS_LATE"] = "1"
         return env
+
+    @property
+    def worker_flags(self) -> list[str]:
+        return ["-E"] if self.events else []
 
     def flush(self) -> None:
         for db in self.flush_dbs:
@@ -163,10 +171,11 @@ def run_worker(side: Side, flags: list[str], ids: list[str], log: Path, loglevel
     very different between the two) is left out; then every result is checked in the store.
     """
     stamper = Stamper()
-    worker = Worker(side.lib, flags, side.env, log, loglevel)
+    worker = Worker(side.lib, [*flags, *side.worker_flags], side.env, log, loglevel)
     try:
         stamps = stamper.wait(set(ids), timeout=60 + len(ids) / 50)
-        out = {"drain": (len(ids) - 1) / (max(stamps) - min(stamps)), "rss": worker.peak_rss}
+        worker.stop_sampling()  # the peak of the drain; sampling would disturb what ``then`` times
+        out = {"drain": (len(ids) - 1) / (max(stamps) - min(stamps)), "rss": worker.peak_rss, "pss": worker.tree_pss()}
         stamper.close()
         verify_stored(side.backend_db, ids)
         if then:
@@ -242,6 +251,7 @@ def table_rows(opts) -> list[tuple[str, str, str, str]]:
         (f"latency p50 at {opts.rate:g}/s, ms", "p50", "celeriac", "celery"),
         (f"latency p99 at {opts.rate:g}/s, ms", "p99", "celeriac", "celery"),
         (f"peak worker RSS (drain, {pre}), MiB", "rss", "celeriac", "celery"),
+        (f"worker PSS at the end of the drain ({pre}), MiB", "pss", "celeriac", "celery"),
         (f"{io}: async def {asy} vs Celery {pre}", "io", "celeriac", "celery"),
         (f"{io}: async def {asy} vs Celery {thr}", "io", "celeriac", "celery-threads"),
         (f"{io}: def, {pre} for both", "io", "celeriac-prefork", "celery"),
@@ -255,13 +265,14 @@ def print_table(reps: list[dict[str, float]], opts) -> None:
     """Medians over the repetitions and the ratio celeriac/Celery, as a Markdown table."""
     ours, theirs = sides(opts)
     print(f"\nMedians of {len(reps)} repetition(s). Brokers: celeriac {ours.broker}, Celery {theirs.broker};")
-    print(f"results: celeriac {ours.env['BENCH_BACKEND']}, Celery {theirs.env['BENCH_BACKEND']}.\n")
+    print(f"results: celeriac {ours.env['BENCH_BACKEND']}, Celery {theirs.env['BENCH_BACKEND']}.")
+    print(f"Task events: celeriac on (its default), Celery {'on (-E)' if theirs.events else 'off (its default)'}.\n")
     print("| measurement | celeriac | Celery 5 | celeriac/Celery |")
     print("|---|---:|---:|---:|")
     for label, metric, ours, theirs in table_rows(opts):
         a = median([r[f"{metric}:{ours}"] for r in reps])
         b = median([r[f"{metric}:{theirs}"] for r in reps])
-        if "rss" in metric:
+        if "rss" in metric or "pss" in metric:
             a, b = a / 2**20, b / 2**20
         fmt = "{:,.2f}" if metric in ("p50", "p99") else "{:,.0f}"
         print(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {a / b:.2f}x |")
@@ -277,6 +288,7 @@ def sides(opts) -> tuple[Side, Side]:
         ours = Side("celeriac", opts.broker, dbs[1], "bench_celeriac", prefix="bench.", flush_dbs=[dbs[1]])
         theirs = Side("celery", opts.broker, dbs[3], "bench_celery", flush_dbs=[dbs[3]])
     theirs.acks_late = opts.celery_acks_late
+    theirs.events = opts.celery_events
     return ours, theirs
 
 
@@ -294,6 +306,8 @@ def parse_args(argv=None, broker: str = f"{REDIS}/0"):
                         help="Redis dbs: celeriac broker,results, Celery broker,results (one db each, as in the tutorials)")
     parser.add_argument("--loglevel", default="INFO", help="worker log level, the same for both")
     parser.add_argument("--celery-acks-late", action="store_true", help="run Celery with task_acks_late=True")
+    parser.add_argument("--celery-events", action="store_true",
+                        help="run Celery's workers with -E (task events on, as celeriac's are by default)")
     parser.add_argument("--quick", action="store_true", help="smoke run: small counts, one repetition")
     opts = parser.parse_args(argv)
     if opts.quick:
@@ -323,7 +337,7 @@ def main(argv=None, broker: str = f"{REDIS}/0") -> None:
             for n in range(opts.repeat):
                 started = time.perf_counter()
                 reps.append(retrying(lambda: repetition(ours, theirs, opts, Path(tmp))))
-                raw = ", ".join(f"{k}={v / 2**20 if 'rss' in k else v:,.1f}" for k, v in sorted(reps[-1].items()))
+                raw = ", ".join(f"{k}={v / 2**20 if 'rss' in k or 'pss' in k else v:,.1f}" for k, v in sorted(reps[-1].items()))
                 print(f"repetition {n + 1}/{opts.repeat} ({time.perf_counter() - started:.0f} s): {raw}", flush=True)
         finally:
             for side in (ours, theirs):

@@ -41,6 +41,13 @@ class Worker:
 
     def tree_rss(self) -> int:
         """Bytes resident in the supervisor and all its descendants right now."""
+        return self._tree_sum(lambda proc: proc.memory_info().rss)
+
+    def tree_pss(self) -> int:
+        """Proportional set size of the tree right now: each shared page divided among its sharers."""
+        return self._tree_sum(lambda proc: proc.memory_full_info().pss)
+
+    def _tree_sum(self, read: Callable[[psutil.Process], int]) -> int:
         try:
             root = psutil.Process(self.proc.pid)
             procs = [root, *root.children(recursive=True)]
@@ -49,7 +56,7 @@ class Worker:
         total = 0
         for proc in procs:
             try:
-                total += proc.memory_info().rss
+                total += read(proc)
             except psutil.NoSuchProcess:
                 pass
         return total
@@ -57,6 +64,12 @@ class Worker:
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
             self.peak_rss = max(self.peak_rss, self.tree_rss())
+
+    def stop_sampling(self) -> None:
+        """End the memory samples (the peak so far stays): a phase timed after this one, such as
+        latency, must not share the measuring process with a thread that walks the process tree."""
+        self._stop.set()
+        self._sampler.join()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the log has a line ending in ``ready.`` (both libraries print one)."""
