@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
+import orjson
 import pytest
 
 from celeriac import Celery
@@ -96,6 +98,38 @@ def test_stream_keeps_only_the_newest_events_up_to_maxlen(app):
     kept = _all(app)
     assert 10 <= len(kept) <= 10 + TRIM_SLACK
     assert kept == [str(i) for i in range(1200 - len(kept), 1200)]
+
+
+def test_a_batch_taken_later_never_reaches_the_stream_first(app):
+    """The dispatcher's thread and an explicit flush overlap: the second waits for the first."""
+    broker = app.broker
+    real_append = broker.stream_append
+    first_started, release_first = threading.Event(), threading.Event()
+    appended: list[str] = []
+
+    def slow_first_append(stream, items, **options):
+        if not first_started.is_set():
+            first_started.set()
+            assert release_first.wait(10)
+        appended.extend(orjson.loads(item)["uuid"] for item in items)
+        return real_append(stream, items, **options)
+
+    broker.stream_append = slow_first_append
+    for i in range(5):
+        app.events.send("task-sent", uuid=str(i))
+    earlier = threading.Thread(target=app.events.flush)
+    earlier.start()
+    assert first_started.wait(10)
+    for i in range(5, 10):
+        app.events.send("task-sent", uuid=str(i))
+    later = threading.Thread(target=app.events.flush)
+    later.start()
+    later.join(0.3)  # a later flush that does not wait would be done by now
+    release_first.set()
+    earlier.join(10)
+    later.join(10)
+    assert appended == [str(i) for i in range(10)]
+    assert _all(app) == [str(i) for i in range(10)]
 
 
 def test_stream_drops_events_older_than_max_age(app):

@@ -129,6 +129,7 @@ class EventDispatcher:
         self._follower: StreamListener | None = None
         self._buffer: list[bytes] = []
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # batches reach the stream in the order they were taken
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -175,6 +176,7 @@ class EventDispatcher:
             return
         event = self.event(type_, **fields)
         data = orjson.dumps(event, default=safe_repr)
+        self._adopt_after_fork()
         with self._lock:
             self._buffer.append(data)
             size = len(self._buffer)
@@ -193,9 +195,14 @@ class EventDispatcher:
             routing_key=msg.queue, priority=msg.priority, group=msg.group,
         )
 
-    def _ensure_thread(self) -> None:
-        if self._pid != _pid:  # a forked child: the parent's thread and buffer are not its own
+    def _adopt_after_fork(self) -> None:
+        """In a forked child the parent's thread, buffer and locks (perhaps held by then) are not its own."""
+        if self._pid != _pid:
             self._pid, self._thread, self._buffer = _pid, None, []
+            self._lock, self._flush_lock = threading.Lock(), threading.Lock()
+
+    def _ensure_thread(self) -> None:
+        self._adopt_after_fork()
         if self._thread is None:  # its loop only ends when the dispatcher is closed
             self._thread = threading.Thread(target=self._run, name="celeriac-events", daemon=True)
             self._thread.start()
@@ -210,18 +217,25 @@ class EventDispatcher:
                 time.sleep(0.5)
 
     def flush(self) -> None:
-        """Append everything buffered (one broker call)."""
-        with self._lock:
-            batch, self._buffer = self._buffer, []
-        if not batch:
-            return
-        conf = self.app.conf
-        try:
-            self.app.broker.stream_append(STREAM, batch, maxlen=conf.event_stream_maxlen, max_age=conf.event_stream_max_age)
-        except Exception:
+        """Append everything buffered (one broker call).
+
+        Flushes from two threads (the dispatcher's own and an explicit one) take turns, so a batch
+        taken later never reaches the stream before one taken earlier.
+        """
+        self._adopt_after_fork()
+        with self._flush_lock:
             with self._lock:
-                self._buffer[:0] = batch[-conf.event_stream_maxlen :]
-            raise
+                batch, self._buffer = self._buffer, []
+            if not batch:
+                return
+            conf = self.app.conf
+            try:
+                self.app.broker.stream_append(STREAM, batch, maxlen=conf.event_stream_maxlen,
+                                              max_age=conf.event_stream_max_age)
+            except Exception:
+                with self._lock:
+                    self._buffer[:0] = batch[-conf.event_stream_maxlen :]
+                raise
 
     def close(self) -> None:
         self.flush()
