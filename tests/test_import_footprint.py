@@ -64,3 +64,12 @@ def test_decimal_is_imported_only_to_decode_one():
         print(type(value).__name__, value, json_dumps([value]).decode())
     """)
     assert out.splitlines() == ["False {'a': 1}", 'Decimal 1.50 [{"__type__":"decimal","__value__":"1.50"}]']
+
+
+def test_the_prefork_worker_loads_neither_multiprocessing_nor_what_it_brings():
+    out = _run("""
+        import sys
+        import celeriac.cli.worker, celeriac.worker.controller, celeriac.worker.prefork, celeriac.brokers.redis
+        print(sorted(m for m in ("multiprocessing", "pickle", "tempfile", "shutil", "bz2", "lzma") if m in sys.modules))
+    """)
+    assert out.split() == ["[]"]

@@ -51,7 +51,8 @@ class QuickLines:
     module, thread and process names for every record, which costs more than running a small task.
     Here those fields come from a record made once per thread (the origin is the given ``pathname``,
     line 0); only the time, message and arguments change. Filters and handlers run as usual, and a
-    custom record factory (``logging.setLogRecordFactory``) is honoured by taking the generic path.
+    custom record factory (``logging.setLogRecordFactory``) is honoured by taking the generic path,
+    unless it marks itself ``plain_fields`` (it only sets fields that hold for the whole process).
     """
 
     def __init__(self, logger: logging.Logger, pathname: str) -> None:
@@ -63,7 +64,8 @@ class QuickLines:
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
-        if logging.getLogRecordFactory() is not logging.LogRecord:
+        factory = logging.getLogRecordFactory()
+        if factory is not logging.LogRecord and not getattr(factory, "plain_fields", False):
             logger.info(msg, *args)
             return
         fields, started = self._template()
@@ -78,9 +80,8 @@ class QuickLines:
     def _template(self) -> tuple[dict[str, Any], float]:
         """This thread's record fields and logging's start time (made again after a fork or a rename)."""
         template: tuple[dict[str, Any], float] | None = getattr(self._local, "template", None)
-        fields = template[0] if template else None
-        if fields is None or fields["process"] != os.getpid() or fields["threadName"] != threading.current_thread().name:
-            record = logging.LogRecord(self.logger.name, logging.INFO, self.pathname, 0, "", (), None)
+        if template is None or template[0]["process"] != os.getpid() or template[0]["threadName"] != threading.current_thread().name:
+            record = logging.getLogRecordFactory()(self.logger.name, logging.INFO, self.pathname, 0, "", (), None)
             template = self._local.template = (dict(record.__dict__), record.created - record.relativeCreated / 1000)
         return template
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import multiprocessing
 import os
+import select
 import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,6 +28,7 @@ from ..brokers.base import Delivery
 from ..exceptions import TimeLimitExceeded
 from ..message import Message
 from .board import Board, fit_list, fit_notice
+from .forked import ForkedProcess, NoticeReader, NoticeWriter
 from .handler import Job, TaskHandler
 from .limits import main_thread_timer
 from .logs import flush_logs
@@ -41,15 +41,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("celeriac.worker")
 
-_ctx = multiprocessing.get_context("fork")
 _HARD_LIMIT_GRACE_ASYNC = 2.0
 
 
 @dataclass
 class Child:
     index: int
-    process: Any
-    conn: Connection
+    process: ForkedProcess
+    conn: NoticeReader
     consumer: str
     board: Board
     current: dict[str, Any] | None = None  # the running task, when it has a hard time limit
@@ -154,46 +153,50 @@ class PreforkPool:
         """Supervise until stopped and every child has exited."""
         while self.children or not self.stopping:
             self._maintain_size()
-            ready = wait([*(c.conn for c in self.children.values()), *(c.process.sentinel for c in self.children.values()),
-                          self._wake_r], timeout=self._next_deadline())
-            for item in ready:
-                self._on_ready(item)
+            for fd in self._wait_ready(self._next_deadline()):
+                self._on_ready(fd)
             self._enforce_hard_limits()
             self.controller.autoscale_tick(self)
 
-    def _on_ready(self, item: Any) -> None:
-        if item == self._wake_r:
+    def _wait_ready(self, timeout: float) -> list[int]:
+        """File descriptors ready to read: children's notices, children's ends, or a poke."""
+        poller = select.poll()
+        for child in self.children.values():
+            poller.register(child.conn.fileno(), select.POLLIN)
+            poller.register(child.process.sentinel, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        try:
+            return [fd for fd, _ in poller.poll(max(0, int(timeout * 1000)))]
+        except InterruptedError:
+            return []
+
+    def _on_ready(self, fd: int) -> None:
+        if fd == self._wake_r:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_r, 512)
             return
         for pid, child in list(self.children.items()):
-            if item is child.conn:
+            if fd == child.conn.fileno():
                 self._read_notices(child)
-            elif item == child.process.sentinel:
+            elif fd == child.process.sentinel:
                 self._read_notices(child)
                 self._reap(pid, child)
 
     def _read_notices(self, child: Child) -> None:
         """Start notices of tasks with a hard time limit (the only thing children send)."""
-        try:
-            while child.conn.poll():
-                child.current = orjson.loads(child.conn.recv_bytes())
-        except (EOFError, OSError):
-            return
+        for notice in child.conn.read():
+            child.current = orjson.loads(notice)
 
     def _spawn(self) -> None:
         index = self._next_index
         self._next_index += 1
-        reader, writer = _ctx.Pipe(duplex=False)
         board = Board()
         consumer = f"{self.options.hostname}/{os.getpid()}-{index}-{time.monotonic_ns() % 10**6}"
-        process = _ctx.Process(target=_child_main, args=(self.controller, index, writer, consumer, board),
-                               name=f"ForkPoolWorker-{index}", daemon=False)
+        process = ForkedProcess(_child_main, (self.controller, index, consumer, board), name=f"ForkPoolWorker-{index}")
         process.start()
-        writer.close()
-        assert process.pid is not None  # started above
+        assert process.notices is not None  # started above
         with self._lock:
-            self.children[process.pid] = Child(index, process, reader, consumer, board)
+            self.children[process.pid] = Child(index, process, process.notices, consumer, board)
 
     def _maintain_size(self) -> None:
         if self.stopping:
@@ -218,7 +221,7 @@ class PreforkPool:
         if child.kill_reason is not None and child.current is not None:
             self._settle_killed(child, code)
         reclaimed = self.app.broker.reclaim(child.consumer)
-        if code not in (0, None) and child.kill_reason is None:
+        if code is not None and code != 0 and child.kill_reason is None:
             logger.error("Process %r pid:%s exited with %s; %s message(s) it held are back in the queue",
                          f"ForkPoolWorker-{child.index}", pid, _describe_exit(code), reclaimed)
 
@@ -293,7 +296,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _child_main(controller: Any, index: int, conn: Connection, consumer: str, board: Board) -> None:
+def _child_main(conn: NoticeWriter, controller: Any, index: int, consumer: str, board: Board) -> None:
     """Entry point of a forked child: its own connections, its own loop."""
     _die_with_parent()
     stop = threading.Event()
@@ -312,7 +315,7 @@ def _child_main(controller: Any, index: int, conn: Connection, consumer: str, bo
 class ChildWorker:
     """One prefork child: fetches for itself, keeps its board current for the supervisor."""
 
-    def __init__(self, controller: Any, index: int, conn: Connection, consumer: str, board: Board) -> None:
+    def __init__(self, controller: Any, index: int, conn: NoticeWriter, consumer: str, board: Board) -> None:
         self.controller = controller
         self.app = controller.app
         self.options = controller.options
