@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import struct
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 _FRAME = struct.Struct("!I")
-
 
 
 def _name_this_process(name: str) -> None:
@@ -62,9 +61,7 @@ class NoticeReader:
         while True:
             try:
                 chunk = os.read(self.fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
+            except OSError:  # nothing more for now (BlockingIOError), or the pipe is gone
                 break
             if not chunk:
                 break
@@ -148,18 +145,14 @@ class ForkedProcess:
         """Reap the child if it ends within ``timeout`` seconds (None: wait for it)."""
         if self._reaped or not self.pid:
             return
-        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
-        while True:
-            try:
-                pid, status = os.waitpid(self.pid, 0 if timeout is None else os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: the exit status is lost
-                break
-            if pid:
-                self._status = status
-                break
-            if time.monotonic() >= deadline:
+        if timeout is not None:
+            ended, _, _ = select.select([self.sentinel], [], [], max(0.0, timeout))
+            if not ended:
                 return
-            time.sleep(0.005)
+        try:
+            _, self._status = os.waitpid(self.pid, 0)
+        except ChildProcessError:  # reaped elsewhere: the exit status is lost
+            pass
         self._reaped = True
         self._close_fds()
 
