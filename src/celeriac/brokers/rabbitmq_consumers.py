@@ -24,7 +24,7 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 from .rabbitmq_link import LOST, Link
 from .rabbitmq_topology import H_QUEUE, queue_of_delay_key
 
-#: after a message arrives, keep collecting while more arrive this quickly (one burst)
+#: under load, after a message arrives, keep collecting while more arrive this quickly (one burst)
 BURST = 0.002
 
 Item = tuple[str, DeliveredMessage]
@@ -43,6 +43,7 @@ class Subscriptions:
         self.open: Counter[str] = Counter()  # consumer tag -> delivered, not yet settled
         self.buffer: list[Item] = []
         self.arrived = asyncio.Event()
+        self.busy = False  # the last fetch was filled: messages are coming in bursts
 
     async def take(
         self, queues: Sequence[str], limit: int, deadline: float, woken: asyncio.Event, held: Callable[[str], int]
@@ -56,10 +57,13 @@ class Subscriptions:
         if not self._count(queues):
             self.arrived.clear()
             await wait_any([self.arrived, woken], channel.closing, deadline - asyncio.get_running_loop().time())
-        await self._burst(queues, limit)
+        if self.busy:
+            await self._burst(queues, limit)
         if channel.is_closed:
             raise ConnectionError("channel closed while consuming")
-        return self._pop(queues, limit), retired
+        taken = self._pop(queues, limit)
+        self.busy = len(taken) >= limit
+        return taken, retired
 
     def settled(self, message: DeliveredMessage) -> None:
         """A delivery was acked: its consumer's window has room again."""
@@ -141,7 +145,11 @@ class Subscriptions:
         return retired
 
     async def _burst(self, queues: Sequence[str], limit: int) -> None:
-        """Let the rest of a burst arrive so one fetch can return a batch."""
+        """Let the rest of a burst arrive so one fetch can return a batch.
+
+        Only while busy: a message that arrives after a quiet spell goes to its task at once (waiting
+        for company cost every such task the whole burst window in latency).
+        """
         seen = -1
         while seen != len(self.buffer) and 0 < self._count(queues) < limit:
             seen = len(self.buffer)
