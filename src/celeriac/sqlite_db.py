@@ -101,12 +101,20 @@ class Database:
         self._pid = os.getpid()
 
     def close(self) -> None:
+        """Close this thread's connection now; the other threads' connections as soon as they are idle.
+
+        Closing a connection while another thread runs a statement on it crashes the interpreter
+        (sqlite3 does not guard against it; a background thread such as the dashboard's ingester may
+        be reading). So other threads' connections are only let go of here: each is closed when its
+        last reference goes, at once if it is idle, or when the statement using it ends.
+        """
+        own: sqlite3.Connection | None = getattr(self._local, "conn", None)
         with self._lock:
-            for conn in self._connections:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
             self._connections = []
         self._local = threading.local()
+        if own is not None:
+            with contextlib.suppress(sqlite3.Error):
+                own.close()
 
 
 _ABANDONED: list[sqlite3.Connection] = []
