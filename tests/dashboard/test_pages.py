@@ -172,15 +172,18 @@ def test_mounted_inside_another_app_links_follow_the_mount_and_ingest_starts(cap
     outer = Starlette(routes=[Mount("/ops/flower", app=web)])  # no lifespan reaches a mounted app
     run_task(capp, "mounted-1")
     capp.events.flush()
-    with TestClient(outer) as client:
-        assert client.get("/ops/flower/tasks").status_code == 401
-        page = client.get("/ops/flower/tasks", auth=("a", "b")).text
-        assert 'href="/ops/flower/workers"' in page and "/ops/flower/static/app.js" in page
-        ingester = web.state.dash.ingester
-        assert ingester._thread is not None and ingester._thread.is_alive()
-        ingester.stop()
-        ingester.drain()
-        assert "mounted-1" in client.get("/ops/flower/tasks", auth=("a", "b")).text
+    ingester = web.state.dash.ingester
+    try:
+        with TestClient(outer) as client:
+            assert client.get("/ops/flower/tasks").status_code == 401
+            page = client.get("/ops/flower/tasks", auth=("a", "b")).text
+            assert 'href="/ops/flower/workers"' in page and "/ops/flower/static/app.js" in page
+            assert ingester._thread is not None and ingester._thread.is_alive()
+            ingester.stop()
+            ingester.drain()
+            assert "mounted-1" in client.get("/ops/flower/tasks", auth=("a", "b")).text
+    finally:
+        ingester.stop()  # a request starts it again when nothing else does: it must not outlive the test
 
 
 def test_worker_replies_never_show_passwords(capp, client, dash_app, monkeypatch):
