@@ -202,8 +202,7 @@ class EventDispatcher:
             self._lock, self._flush_lock = threading.Lock(), threading.Lock()
 
     def _ensure_thread(self) -> None:
-        self._adopt_after_fork()
-        if self._thread is None:  # its loop only ends when the dispatcher is closed
+        if self._thread is None:  # none yet, or reset in a forked child; its loop ends when the dispatcher closes
             self._thread = threading.Thread(target=self._run, name="celeriac-events", daemon=True)
             self._thread.start()
 

@@ -209,8 +209,9 @@ class TaskHandler:
                 self._settle_failure(job, Failed(exc, format_traceback(exc), outcome.runtime))
                 return
         self._ack(job)
-        self.events.send("task-succeeded", uuid=msg.id, result=safe_repr(outcome.value), runtime=outcome.runtime)
-        task_lines.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, round(outcome.runtime, 6), safe_repr(outcome.value))
+        shown = safe_repr(outcome.value)
+        self.events.send("task-succeeded", uuid=msg.id, result=shown, runtime=outcome.runtime)
+        task_lines.info("Task %s[%s] succeeded in %ss: %s", msg.task, msg.id, round(outcome.runtime, 6), shown)
         _hook(task.on_success, outcome.value, msg.id, job.request.args, job.request.kwargs)
         _hook(task.after_return, states.SUCCESS, outcome.value, msg.id, job.request.args, job.request.kwargs, None)
         signals.task_success.send(sender=task, result=outcome.value)
