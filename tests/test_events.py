@@ -220,3 +220,28 @@ def test_state_ignores_a_late_task_sent_from_the_producer():
     state.event({"type": "task-sent", "uuid": "u2", "hostname": "gen1@client", "timestamp": 1.0, "queue": "celery"})
     task = state.tasks["u2"]
     assert (task.state, task.worker, task.fields["queue"]) == ("RECEIVED", "w1@h", "celery")
+
+
+def test_a_process_clocks_rise_along_the_stream_when_threads_send_at_once(app):
+    """An event whose serialisation is slow keeps its place: a thread sending meanwhile comes after it."""
+    inside, release = threading.Event(), threading.Event()
+
+    class SlowRepr:
+        def __repr__(self) -> str:
+            inside.set()
+            assert release.wait(10)
+            return "slow"
+
+    first = threading.Thread(target=app.events.send, args=("task-succeeded",), kwargs={"uuid": "first", "result": SlowRepr()})
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=app.events.send, args=("task-received",), kwargs={"uuid": "second"})
+    second.start()
+    second.join(0.3)  # a send that does not wait for the first would be in the buffer by now
+    release.set()
+    first.join(10)
+    second.join(10)
+    app.events.flush()
+    events = Receiver(app).read(timeout=0.2)
+    assert [(e["uuid"], e.get("result")) for e in events] == [("first", "slow"), ("second", None)]
+    assert events[0]["clock"] < events[1]["clock"]

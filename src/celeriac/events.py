@@ -128,7 +128,7 @@ class EventDispatcher:
         self.listeners = listeners_of(app)
         self._follower: StreamListener | None = None
         self._buffer: list[bytes] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a value's repr may itself send an event
         self._flush_lock = threading.Lock()  # batches reach the stream in the order they were taken
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -174,11 +174,10 @@ class EventDispatcher:
     def send(self, type_: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        event = self.event(type_, **fields)
-        data = orjson.dumps(event, default=safe_repr)
         self._adopt_after_fork()
-        with self._lock:
-            self._buffer.append(data)
+        with self._lock:  # clock and buffer place are taken together: a process's clocks rise along the stream
+            event = self.event(type_, **fields)
+            self._buffer.append(orjson.dumps(event, default=safe_repr))
             size = len(self._buffer)
         self._ensure_thread()
         if size == _FLUSH_SIZE:  # once per batch: the thread takes the whole buffer when it wakes
@@ -199,7 +198,7 @@ class EventDispatcher:
         """In a forked child the parent's thread, buffer and locks (perhaps held by then) are not its own."""
         if self._pid != _pid:
             self._pid, self._thread, self._buffer = _pid, None, []
-            self._lock, self._flush_lock = threading.Lock(), threading.Lock()
+            self._lock, self._flush_lock = threading.RLock(), threading.Lock()
 
     def _ensure_thread(self) -> None:
         if self._thread is None:  # none yet, or reset in a forked child; its loop ends when the dispatcher closes
