@@ -315,3 +315,40 @@ def test_wakeup_interrupts_a_blocked_fetch(make):
     assert broker.fetch(["idle"], 1, consumer="c", timeout=10) == []
     timer.join()
     assert time.monotonic() - start < 5
+
+
+# -- streams -------------------------------------------------------------------------------------
+def test_a_large_append_spans_several_stream_messages_in_order(make):
+    require_service("rabbitmq")
+    from celeriac.brokers.rabbitmq_streams import PACK_BYTES
+
+    broker = make()
+    items = [f"{i:05d}".encode() + b"x" * 20_000 for i in range(3 * PACK_BYTES // 20_000)]
+    broker.stream_append("big", items, maxlen=10_000, max_age=3600)
+    got, cursor = [], None
+    while batch := broker.stream_read("big", cursor, limit=7, timeout=1):
+        got += [item for _, item in batch]
+        cursor = batch[-1][0]
+    assert got == items
+    assert len({c.split("-")[0] for c, _ in broker.stream_read("big", None, limit=len(items), timeout=1)}) >= 3
+
+
+def test_stream_messages_of_one_item_each_and_plain_offsets_still_read(make):
+    """Entries appended one message per item, with plain offsets as cursors, as earlier versions did."""
+    require_service("rabbitmq")
+    from aiormq import spec
+
+    from celeriac.brokers.rabbitmq_publish import Envelope, send
+
+    broker = make()
+
+    async def append_plain(link, _claims, streams, items):
+        real = await streams._stream("old", 100, 3600)
+        await send(link, [Envelope("", item, spec.Basic.Properties(delivery_mode=2), 0, "", real) for item in items])
+
+    broker._call(append_plain, [b"a", b"b", b"c"])
+    first = broker.stream_read("old", None, limit=10, timeout=1)
+    assert [item for _, item in first] == [b"a", b"b", b"c"]
+    plain_offset_of_a = first[0][0].split("-")[0]
+    assert [item for _, item in broker.stream_read("old", plain_offset_of_a, limit=10, timeout=1)] == [b"b", b"c"]
+

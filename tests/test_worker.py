@@ -189,8 +189,8 @@ def test_a_busy_child_does_not_starve_an_idle_one(project):
     with project.worker("-P", "prefork", "-c", "2", "--prefetch-multiplier", "4") as w:
         w.wait_for_line("Task wtasks.slow")
         quick = [project.send("add", (i, i)) for i in range(6)]
-        assert [r.get(timeout=10) for r in quick] == [i + i for i in range(6)]
-        assert not long_one.ready()
+        assert [r.get(timeout=10) for r in quick] == [i + i for i in range(6)], w.output
+        assert not long_one.ready(), w.output  # the quick ones did not wait for the busy child
         assert long_one.get(timeout=15) == "long"
 
 

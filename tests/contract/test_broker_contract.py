@@ -165,6 +165,19 @@ def test_stream_is_read_in_order_from_a_cursor(broker):
     assert broker.stream_tail("ev") == rest[-1][0]
 
 
+def test_a_read_limit_inside_one_append_continues_where_it_stopped(broker):
+    broker.stream_append("ev3", [f"e{i}".encode() for i in range(5)], maxlen=100, max_age=3600)
+    seen, cursor = [], None
+    for _ in range(3):
+        got = broker.stream_read("ev3", cursor, limit=2, timeout=1)
+        assert 0 < len(got) <= 2
+        seen += [item for _, item in got]
+        cursor = got[-1][0]
+    assert seen == [b"e0", b"e1", b"e2", b"e3", b"e4"]
+    assert broker.stream_tail("ev3") == cursor
+    assert broker.stream_read("ev3", cursor, limit=2, timeout=0.3) == []
+
+
 def test_stream_read_waits_for_new_entries(broker):
     broker.stream_append("ev2", [b"old"], maxlen=100, max_age=3600)
     tail = broker.stream_tail("ev2")

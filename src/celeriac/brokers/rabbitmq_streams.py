@@ -1,10 +1,14 @@
 """Streams (events, broadcast control) and mailboxes (replies) on RabbitMQ queues.
 
 A stream is a RabbitMQ stream queue: an append-only, replicated log read from any offset without
-consuming it. The cursor is the entry's offset. Retention is by bytes and age and happens a whole
-segment at a time, so ``maxlen`` is turned into a byte budget (``stream_entry_bytes`` per entry)
-and trimming is coarse. A mailbox is a durable queue that deletes itself after it has been idle
-for ``mailbox_expires`` seconds; each item expires after its own ``ttl``.
+consuming it. One ``append`` is one stream message that packs its items (each a 4-byte length and
+the bytes, header ``x-celeriac-pack``), up to ``PACK_BYTES`` a message: a worker flushes hundreds
+of events at once, and a publish and confirm per event cost its connection's loop so much CPU that
+its acks and deliveries waited behind them. The cursor of an item is ``<offset>-<index>``; a plain
+``<offset>`` (an unpacked message) reads as that whole message. Retention is by bytes and age and
+happens a whole segment at a time, so ``maxlen`` is turned into a byte budget
+(``stream_entry_bytes`` per item) and trimming is coarse. A mailbox is a durable queue that deletes
+itself after it has been idle for ``mailbox_expires`` seconds; each item expires after its own ``ttl``.
 
 Every read opens its own short-lived channel so its prefetch and consumer never meet ``fetch``'s.
 """
@@ -12,7 +16,8 @@ Every read opens its own short-lived channel so its prefetch and consumer never 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiormq import spec
@@ -24,6 +29,12 @@ from .rabbitmq_topology import stream_args
 
 #: after the first item, keep collecting while items keep coming this often
 QUIET = 0.03
+#: items of one append share a stream message up to this size (a larger item goes alone)
+PACK_BYTES = 256 * 1024
+#: messages asked for per read: packed ones hold many items each
+READ_MESSAGES = 256
+H_PACK = "x-celeriac-pack"
+_LENGTH = struct.Struct(">I")
 
 
 async def _collect(link: Link, real: str, limit: int, timeout: float, arguments: dict[str, Any]) -> tuple[Any, list[DeliveredMessage]]:
@@ -57,6 +68,55 @@ def _offset(message: DeliveredMessage) -> int:
     return int((message.header.properties.headers or {}).get("x-stream-offset", -1))
 
 
+def packs(items: Sequence[bytes], limit: int = PACK_BYTES) -> Iterator[bytes]:
+    """The bodies of the stream messages that carry ``items`` in order."""
+    body = bytearray()
+    for item in items:
+        if body and len(body) + _LENGTH.size + len(item) > limit:
+            yield bytes(body)
+            body = bytearray()
+        body += _LENGTH.pack(len(item))
+        body += item
+    if body:
+        yield bytes(body)
+
+
+def unpack(message: DeliveredMessage) -> list[bytes]:
+    """The items of a stream message: packed ones in order, any other as one item."""
+    body = message.body
+    if not (message.header.properties.headers or {}).get(H_PACK):
+        return [body]
+    items, at = [], 0
+    while at < len(body):
+        (size,) = _LENGTH.unpack_from(body, at)
+        at += _LENGTH.size
+        items.append(body[at : at + size])
+        at += size
+    return items
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
+    """``(offset, index)`` of the last item read; a plain offset means its whole message was read."""
+    if not cursor:
+        return None
+    offset, _, index = cursor.partition("-")
+    return int(offset), int(index) if index else 1 << 62
+
+
+def entries(messages: Sequence[DeliveredMessage], after: tuple[int, int] | None, limit: int) -> list[tuple[str, bytes]]:
+    """``(cursor, item)`` pairs past ``after``, in stream order, at most ``limit`` of them."""
+    out: list[tuple[str, bytes]] = []
+    for message in sorted(messages, key=_offset):
+        offset = _offset(message)
+        for index, item in enumerate(unpack(message)):
+            if after is not None and (offset, index) <= after:
+                continue
+            if len(out) >= limit:
+                return out
+            out.append((f"{offset}-{index}", item))
+    return out
+
+
 class Streams:
     """Streams and mailboxes of one broker."""
 
@@ -72,21 +132,32 @@ class Streams:
 
     async def append(self, stream: str, items: Sequence[bytes], maxlen: int, max_age: float) -> None:
         real = await self._stream(stream, maxlen, max_age)
-        props = spec.Basic.Properties(delivery_mode=2)
-        await send(self.link, [Envelope("", item, props, 0, "", real) for item in items])
+        props = spec.Basic.Properties(delivery_mode=2, headers={H_PACK: 1})
+        await send(self.link, [Envelope("", body, props, 0, "", real) for body in packs(items)])
 
     async def read(self, stream: str, after: str | None, limit: int, timeout: float) -> list[tuple[str, bytes]]:
         real = await self._stream(stream)
-        start = int(after) + 1 if after else "first"
-        _, taken = await _collect(self.link, real, limit, timeout, {"x-stream-offset": start})
-        floor = int(after) if after else -1
-        return [(str(_offset(m)), m.body) for m in taken if _offset(m) > floor]
+        last = parse_cursor(after)
+        # a cursor inside a message starts there again (its earlier items are skipped); a whole one after it
+        start = "first" if last is None else last[0] + 1 if last[1] == 1 << 62 else last[0]
+        want = max(1, min(limit, READ_MESSAGES))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        _, taken = await _collect(self.link, real, want, timeout, {"x-stream-offset": start})
+        found = entries(taken, last, limit)
+        if not found and last is not None and start == last[0] and all(_offset(m) == start for m in taken):
+            # the cursor was the last item of its message, and nothing newer had come: wait for it
+            _, taken = await _collect(self.link, real, want, deadline - loop.time(), {"x-stream-offset": start + 1})
+            found = entries(taken, last, limit)
+        return found
 
     async def tail(self, stream: str) -> str | None:
         real = await self._stream(stream)
         _, taken = await _collect(self.link, real, 10_000, 0.2, {"x-stream-offset": "last"})
-        offsets = [_offset(m) for m in taken]
-        return str(max(offsets)) if offsets else None
+        if not taken:
+            return None
+        newest = max(taken, key=_offset)
+        return f"{_offset(newest)}-{len(unpack(newest)) - 1}"
 
     async def _box(self, box: str) -> str:
         real = self.link.topology.mailbox(box)
