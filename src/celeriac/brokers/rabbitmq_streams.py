@@ -145,7 +145,7 @@ class Streams:
         deadline = loop.time() + timeout
         _, taken = await _collect(self.link, real, want, timeout, {"x-stream-offset": start})
         found = entries(taken, last, limit)
-        if not found and last is not None and start == last[0] and all(_offset(m) == start for m in taken):
+        if not found and last is not None and start == last[0] and all(_offset(m) <= start for m in taken):
             # the cursor was the last item of its message, and nothing newer had come: wait for it
             _, taken = await _collect(self.link, real, want, deadline - loop.time(), {"x-stream-offset": start + 1})
             found = entries(taken, last, limit)
