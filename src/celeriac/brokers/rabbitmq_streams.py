@@ -35,6 +35,7 @@ PACK_BYTES = 256 * 1024
 READ_MESSAGES = 256
 H_PACK = "x-celeriac-pack"
 _LENGTH = struct.Struct(">I")
+_WHOLE = 1 << 62  # the index of a plain-offset cursor: past any item of its message
 
 
 async def _collect(link: Link, real: str, limit: int, timeout: float, arguments: dict[str, Any]) -> tuple[Any, list[DeliveredMessage]]:
@@ -100,7 +101,7 @@ def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
     if not cursor:
         return None
     offset, _, index = cursor.partition("-")
-    return int(offset), int(index) if index else 1 << 62
+    return int(offset), int(index) if index else _WHOLE
 
 
 def entries(messages: Sequence[DeliveredMessage], after: tuple[int, int] | None, limit: int) -> list[tuple[str, bytes]]:
@@ -139,7 +140,7 @@ class Streams:
         real = await self._stream(stream)
         last = parse_cursor(after)
         # a cursor inside a message starts there again (its earlier items are skipped); a whole one after it
-        start = "first" if last is None else last[0] + 1 if last[1] == 1 << 62 else last[0]
+        start = "first" if last is None else last[0] + 1 if last[1] == _WHOLE else last[0]
         want = max(1, min(limit, READ_MESSAGES))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
