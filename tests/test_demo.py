@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -32,3 +33,28 @@ def test_demo_sends_example_tasks_that_a_worker_completes(tmp_path):
     assert all(r.state == "SUCCESS" for r in states["fetch_page"][:1])
     flaky = states["call_flaky_api (retries)"][0]
     assert flaky.state in ("RETRY", "SUCCESS")
+
+
+def test_a_demo_stopped_with_sigterm_stops_its_worker_and_dashboard(tmp_path):
+    import psutil
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    demo = subprocess.Popen([sys.executable, "-m", "celeriac", "demo", "--port", str(_free_port()), "--db", url],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    started: list[psutil.Process] = []
+    try:
+        for line in demo.stdout:  # the first round is sent once the worker and the dashboard are started
+            if line.strip().startswith("sent "):
+                break
+        started = psutil.Process(demo.pid).children(recursive=True)
+        assert len(started) >= 2
+        demo.terminate()
+        assert demo.wait(60) == 0
+        gone, alive = psutil.wait_procs(started, timeout=30)
+        assert alive == []
+    finally:
+        for proc in started:  # left behind only if the test failed
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        demo.kill()
+        demo.wait()

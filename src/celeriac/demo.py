@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -33,8 +34,18 @@ def _send_round(n: int) -> list[tuple[str, Any]]:
     return sent
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_demo(port: int = 5555, duration: float = 0, url: str = "sqlite:///celeriac-demo.sqlite3") -> None:
-    """Run until Ctrl-C (or ``duration`` seconds), then stop everything cleanly."""
+    """Run until Ctrl-C, SIGTERM or a closed terminal (or ``duration`` seconds), then stop everything cleanly.
+
+    Without the handlers, SIGTERM or SIGHUP would end this process at once and leave the worker and
+    the dashboard running (and port 5555 taken) behind it.
+    """
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     env = dict(os.environ, CELERIAC_BROKER_URL=url, CELERIAC_RESULT_BACKEND=url, PYTHONUNBUFFERED="1")
     os.environ.update(CELERIAC_BROKER_URL=url, CELERIAC_RESULT_BACKEND=url)
     procs = [_start(["worker", "-l", "info", "-P", "prefork", "-c", "2"], env)]
