@@ -47,3 +47,14 @@ def memory_url(request):
     import re
 
     return f"memory://{re.sub(r'[^A-Za-z0-9_-]', '-', request.node.name)}-{id(request)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rabbitmq_test_queues_deleted():
+    """Queues and exchanges of the RabbitMQ runs of the events and control tests go when the session ends."""
+    yield
+    from tests.contract.rabbitmq_factories import delete_prefixed
+    from tests.test_control_support import RABBITMQ_PREFIXES
+
+    for prefix in RABBITMQ_PREFIXES:
+        delete_prefixed(prefix)

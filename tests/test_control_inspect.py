@@ -1,4 +1,4 @@
-"""Every inspect command against a real worker, through the Python API and the CLI (SQLite and Redis)."""
+"""Every inspect command against a real worker, through the Python API and the CLI (SQLite, Redis, RabbitMQ)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ QUEUE_KEYS = {"name", "exchange", "routing_key", "queue_arguments", "binding_arg
               "max_length", "max_length_bytes", "max_priority"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "redis"])
+@pytest.fixture(scope="module", params=["sqlite", "redis", "rabbitmq"])
 def node(request, tmp_path_factory):
     """A prefork worker with one task blocked in it; yields what the tests need to ask about it."""
     tmp_path = tmp_path_factory.mktemp(f"inspect-{request.param}")

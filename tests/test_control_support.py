@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import time
 from celeriac import Celery
 
 app = Celery("tasks", broker=os.environ["T_BROKER"], backend=os.environ["T_BACKEND"])
-app.conf.broker_transport_options = {"password": "hunter2", "visibility_timeout": 60}
+app.conf.broker_transport_options = {"password": "hunter2", "visibility_timeout": 60, "queue_prefix": os.environ.get("T_PREFIX", "")}
 
 
 @app.task
@@ -70,11 +71,20 @@ app.events.on("task-failed", broken_listener)
 '''
 
 
+#: queue prefixes given to RabbitMQ tests; their queues are deleted when the session ends (conftest)
+RABBITMQ_PREFIXES: list[str] = []
+
+
 def urls(kind: str, tmp_path: Path) -> dict[str, str]:
-    """Broker and backend URLs for a test: SQLite in ``tmp_path``, or Redis (results in SQLite)."""
+    """Broker and backend URLs for a test: SQLite in ``tmp_path``, or Redis or RabbitMQ (results in SQLite)."""
     sqlite = f"sqlite:///{tmp_path / 'celeriac.sqlite3'}"
     if kind == "sqlite":
         return {"T_BROKER": sqlite, "T_BACKEND": sqlite}
+    if kind == "rabbitmq":
+        require_service("rabbitmq")
+        prefix = f"t{uuid.uuid4().hex[:10]}."
+        RABBITMQ_PREFIXES.append(prefix)
+        return {"T_BROKER": "amqp://guest:guest@127.0.0.1:5672//", "T_BACKEND": sqlite, "T_PREFIX": prefix}
     require_service("redis")
     db = 11
     import redis
@@ -88,6 +98,7 @@ def project(tmp_path: Path, kind: str = "sqlite") -> tuple[dict[str, str], Celer
     write_module(tmp_path, "tasks", TASKS)
     env = urls(kind, tmp_path)
     client = Celery("client", broker=env["T_BROKER"], backend=env["T_BACKEND"])
+    client.conf.broker_transport_options = {"queue_prefix": env.get("T_PREFIX", "")}
     return env, client
 
 

@@ -10,7 +10,7 @@ from tests.workers import worker_process
 COMMON = {"hostname", "utcoffset", "pid", "clock", "timestamp", "type"}
 
 
-@pytest.mark.parametrize("broker", ["sqlite", "redis"])
+@pytest.mark.parametrize("broker", ["sqlite", "redis", "rabbitmq"])
 def test_a_consumer_that_was_stopped_receives_every_missed_event_in_order(tmp_path, broker):
     """The receiver is closed for the whole life of 20 tasks; a new one resumes from the saved cursor.
 
