@@ -184,6 +184,20 @@ def test_retries_wait_in_the_broker_not_in_the_worker(project):
         assert result.get(timeout=20) == 2
 
 
+def test_sigterm_to_the_whole_process_group_loses_nothing_and_says_what_happened(project):
+    """What systemd's default KillMode does: the children die at once, their task comes back."""
+    result = project.send("slow", ("grouped", 3))
+    with project.worker("-P", "prefork", "-c", "1") as w:
+        w.wait_for_line("started grouped")
+        os.killpg(w.pid, signal.SIGTERM)
+        w.wait_for_line("KillMode=mixed")
+        assert w.proc.wait(30) == 0
+    assert not result.ready()
+    with project.worker("-P", "prefork", "-c", "1"):
+        assert result.get(timeout=20) == "grouped"
+    assert project.runs("grouped") == 2  # interrupted once, then completed
+
+
 def test_a_busy_child_does_not_starve_an_idle_one(project):
     long_one = project.send("slow", ("long", 4))
     with project.worker("-P", "prefork", "-c", "2", "--prefetch-multiplier", "4") as w:

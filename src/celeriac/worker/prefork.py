@@ -222,8 +222,9 @@ class PreforkPool:
             self._settle_killed(child, code)
         reclaimed = self.app.broker.reclaim(child.consumer)
         if code is not None and code != 0 and child.kill_reason is None:
-            logger.error("Process %r pid:%s exited with %s; %s message(s) it held are back in the queue",
-                         f"ForkPoolWorker-{child.index}", pid, _describe_exit(code), reclaimed)
+            hint = _OUTSIDE_SIGTERM if code == -signal.SIGTERM else ""
+            logger.error("Process %r pid:%s exited with %s; %s message(s) it held are back in the queue%s",
+                         f"ForkPoolWorker-{child.index}", pid, _describe_exit(code), reclaimed, hint)
 
     def _settle_killed(self, child: Child, code: int | None) -> None:
         notice = child.current or {}
@@ -278,6 +279,11 @@ def _hard_deadline(notice: dict[str, Any] | None) -> float | None:
         return None
     grace = _HARD_LIMIT_GRACE_ASYNC if notice.get("async") else 0.0
     return float(notice["t"]) + float(notice["hard"]) + grace
+
+
+#: a child ended by a SIGTERM from outside, most often one sent to every process of the worker
+_OUTSIDE_SIGTERM = (" (this worker did not send that SIGTERM; for running tasks to finish, signal the main process"
+                    " only, e.g. systemd KillMode=mixed)")
 
 
 def _describe_exit(code: int) -> str:
