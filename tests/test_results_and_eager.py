@@ -150,3 +150,28 @@ def test_a_raising_signal_receiver_is_logged_and_others_still_run(app, caplog):
         signals.task_prerun.disconnect(bad)
         signals.task_prerun.disconnect(good)
     assert seen and "receiver broke" in caplog.text
+
+
+def test_get_sees_a_result_stored_just_before_its_first_wait(tmp_path):
+    """The SQLite backend's first wait in a thread must not sleep through a store it came too late to hear."""
+    import time
+
+    from celeriac import Celery
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    app = Celery("lost-wakeup", broker=url, backend=url, set_as_current=False)
+    result = app.AsyncResult("done-meanwhile")
+    real_wait = app.backend.wait
+
+    def finished_meanwhile(task_ids, timeout):
+        # the worker stores the result after get() read "not ready" and before it waits
+        app.backend.store({"task_id": "done-meanwhile", "status": "SUCCESS", "result": 7, "traceback": None,
+                           "children": [], "date_done": None}, expires=None)
+        app.backend.wait = real_wait
+        real_wait(task_ids, timeout)
+
+    app.backend.wait = finished_meanwhile
+    started = time.monotonic()
+    assert result.get(timeout=10) == 7
+    assert time.monotonic() - started < 5  # not the whole timeout
+    app.close()

@@ -14,7 +14,9 @@ Waiters block on a wake-up socket that every store notifies (see ``brokers/wakeu
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -57,7 +59,7 @@ class SQLiteBackend(ResultBackend):
         self.path = path_from_url(url)
         self.db = Database(self.path, SCHEMA)
         self.notifier = Notifier(self.path)
-        self._waiter: Waiter | None = None
+        self._local = threading.local()  # one wake-up socket per waiting thread (one datagram wakes one socket)
         self._stores = 0
 
     # -- task results -----------------------------------------------------------------------
@@ -102,9 +104,16 @@ class SQLiteBackend(ResultBackend):
         return {r[0]: json_loads(bytes(r[1])) for r in rows}
 
     def wait(self, task_ids: Sequence[str], timeout: float) -> None:
-        if self._waiter is None:
-            self._waiter = Waiter(self.path, _CHANNEL)
-        self._waiter.wait(timeout)
+        """Sleep until a store is notified, at most ``timeout``; the caller reads the results again after.
+
+        A thread's first call only binds its socket and returns: a store committed before the socket
+        existed sent its wake-up to nobody, and only the caller's next read can see it.
+        """
+        waiter: Waiter | None = getattr(self._local, "waiter", None)
+        if waiter is None or waiter.owner != os.getpid():
+            self._local.waiter = Waiter(self.path, _CHANNEL)
+            return
+        waiter.wait(timeout)
 
     def forget(self, task_ids: Sequence[str]) -> None:
         with self.db.write() as conn:
@@ -208,9 +217,10 @@ class SQLiteBackend(ResultBackend):
         self._forget_waiters()
 
     def _forget_waiters(self) -> None:
-        if self._waiter is not None:
-            self._waiter.close()  # a child closes its copy of the socket; only the owner removes the file
-            self._waiter = None
+        waiter: Waiter | None = getattr(self._local, "waiter", None)
+        if waiter is not None:
+            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
+        self._local = threading.local()  # other threads' sockets close when their waiters are dropped
 
     def close(self) -> None:
         self._forget_waiters()

@@ -99,6 +99,10 @@ class Waiter:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
 
+    def __del__(self) -> None:  # a waiter dropped with its thread takes its socket file along
+        with contextlib.suppress(Exception):
+            self.close()
+
 
 def sleep_until(deadline: float) -> float:
     """Seconds left until ``deadline`` on the monotonic clock (never negative)."""
