@@ -100,8 +100,10 @@ class Waiter:
                 os.unlink(self.path)
 
     def __del__(self) -> None:  # a waiter dropped with its thread takes its socket file along
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 - not contextlib: at interpreter exit the module's globals may be gone
             self.close()
+        except Exception:  # noqa: S110
+            pass
 
 
 def sleep_until(deadline: float) -> float:
