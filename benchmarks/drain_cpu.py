@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/drain_cpu.py --tasks 20000
     .venv/bin/python benchmarks/drain_cpu.py --tasks 20000 -- --prefetch-multiplier 16
+    git worktree add /tmp/before <commit>
+    .venv/bin/python benchmarks/drain_cpu.py --src /tmp/before/src --src src --rounds 5
 
 Queues N no-op tasks on Redis (db 12), starts ``celeriac worker -P prefork -c 2`` (plus any flags
 after ``--``), waits until it is ready, and reads the CPU time (user + system) of the worker's
 processes and of the Redis server before the first result and after the last one. Throughput
 alone moves with whatever else the machine runs; CPU per task moves much less, so it is the figure
 to compare when changing the worker. Redis's CPU includes anything else it served meanwhile.
+
+With ``--src`` (repeated) the worker is started from each source tree in turn, ``--rounds`` times,
+and the medians are compared: the way to tell a change from the day.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 
 import psutil
 from compare_redis import Side, Stamper, enqueue
-from harness import Worker, machine_note
+from harness import Worker, machine_note, median
+from latency_ab import TreeSide
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> float:
@@ -39,35 +45,58 @@ def redis_server() -> psutil.Process:
     raise SystemExit("no redis-server process on this machine (Redis's CPU cannot be read)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("flags", nargs="*", help="extra worker flags (after --)")
-    opts = parser.parse_args()
-    side = Side("celeriac", "redis://127.0.0.1:6379/12", 12, "bench_celeriac", flush_dbs=[12])
+def one_drain(side: Side, tasks: int, flags: list[str]) -> tuple[float, float, float, float]:
+    """(tasks/s, worker CPU us per task, Redis CPU us per task, peak worker RSS bytes) of one fresh worker."""
     side.flush()
-    print(f"start: {machine_note()}")
-    _, ids = enqueue(side.app().noop, opts.tasks)
+    _, ids = enqueue(side.app().noop, tasks)
     server = redis_server()
     stamper = Stamper()
     with tempfile.TemporaryDirectory(prefix="celeriac-drain-cpu-") as tmp:
-        worker = Worker("celeriac", ["-P", "prefork", "-c", "2", *opts.flags], side.env, Path(tmp) / "worker.log")
+        worker = Worker("celeriac", ["-P", "prefork", "-c", "2", *flags], side.env, Path(tmp) / "worker.log")
         try:
             worker.wait_ready()
             root = psutil.Process(worker.proc.pid)
             procs = [root, *root.children(recursive=True)]
             before = cpu_seconds(procs), cpu_seconds([server])
-            stamps = stamper.wait(set(ids), timeout=60 + opts.tasks / 50)
+            stamps = stamper.wait(set(ids), timeout=60 + tasks / 50)
             after = cpu_seconds(procs), cpu_seconds([server])
         finally:
             stamper.close()
             worker.stop()
             side.flush()
     rate = (len(ids) - 1) / (max(stamps) - min(stamps))
-    per_task = [(b - a) / opts.tasks * 1e6 for a, b in zip(before, after, strict=True)]
+    worker_us, redis_us = ((b - a) / tasks * 1e6 for a, b in zip(before, after, strict=True))
+    return rate, worker_us, redis_us, worker.peak_rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--src", action="append", default=[], help="a celeriac source tree (its src directory); repeat")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("flags", nargs="*", help="extra worker flags (after --)")
+    opts = parser.parse_args()
+    for src in opts.src:
+        if not (Path(src) / "celeriac" / "__init__.py").is_file():
+            parser.error(f"{src} holds no celeriac package")
+    sides: list[Side] = [TreeSide("celeriac", "redis://127.0.0.1:6379/12", 12, "bench_celeriac", flush_dbs=[12], src=src)
+                         for src in opts.src] or [Side("celeriac", "redis://127.0.0.1:6379/12", 12, "bench_celeriac",
+                                                       flush_dbs=[12])]
+    print(f"start: {machine_note()}")
+    runs: dict[int, list[tuple[float, float, float, float]]] = {i: [] for i in range(len(sides))}
+    for number in range(1, opts.rounds + 1):
+        for i, side in enumerate(sides):
+            rate, worker_us, redis_us, rss = result = one_drain(side, opts.tasks, opts.flags)
+            runs[i].append(result)
+            label = f"round {number} {getattr(side, 'src', '') or 'installed'}"
+            print(f"{label}: drained {opts.tasks:,} no-op tasks at {rate:,.0f} tasks/s; CPU per task: worker processes "
+                  f"{worker_us:.0f} us, Redis {redis_us:.0f} us; peak worker RSS {rss / 2**20:.0f} MiB", flush=True)
     print(f"end: {machine_note()}")
-    print(f"drained {opts.tasks:,} no-op tasks at {rate:,.0f} tasks/s; CPU per task: worker processes "
-          f"{per_task[0]:.0f} us, Redis {per_task[1]:.0f} us; peak worker RSS {worker.peak_rss / 2**20:.0f} MiB")
+    if opts.rounds > 1 or len(sides) > 1:
+        for i, side in enumerate(sides):
+            rates, workers, rediss, _ = zip(*runs[i], strict=True)
+            print(f"{getattr(side, 'src', '') or 'installed'}: medians over {len(rates)} runs: {median(rates):,.0f} tasks/s, "
+                  f"worker {median(workers):.0f} us, Redis {median(rediss):.0f} us per task")
 
 
 if __name__ == "__main__":

@@ -155,6 +155,72 @@ def test_forked_child_uses_its_own_connections(prefix):
     broker.close()
 
 
+def test_a_forked_child_and_its_parent_publish_at_once_without_crossing_replies(prefix):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    broker.publish("cross", b"x", message_id="warm-up")  # this thread's connection is open before the fork
+    ready = multiprocessing.get_context("fork").Event()
+
+    def child() -> None:  # no after_fork(): the broker must notice the fork by itself
+        ready.wait(5)
+        for i in range(300):
+            broker.publish("cross", b"x", message_id=f"child-{i}")
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    ready.set()
+    for i in range(300):
+        broker.publish("cross", b"x", message_id=f"parent-{i}")
+    process.join(20)
+    assert process.exitcode == 0
+    got = {d.message_id for d in broker.fetch(["cross"], 1000, consumer="c", timeout=2)}
+    broker.close()
+    assert got == {"warm-up"} | {f"{who}-{i}" for who in ("child", "parent") for i in range(300)}
+
+
+def test_scripts_the_server_forgot_are_loaded_again(prefix):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    backend = backend_from_url(URL, {"global_keyprefix": prefix})
+    try:
+        broker.publish("forgot", b"x", message_id="before")
+        backend.store({"task_id": "forgot-1", "status": "SUCCESS", "result": 1}, expires=60)
+        _raw().script_flush()  # what a restart without persistence does to loaded scripts
+        broker.publish("forgot", b"x", message_id="after")
+        backend.store({"task_id": "forgot-2", "status": "SUCCESS", "result": 2}, expires=60)
+        got = broker.fetch(["forgot"], 10, consumer="c", timeout=2)
+        assert [d.message_id for d in got] == ["before", "after"]
+        assert backend.get("forgot-2")["result"] == 2
+    finally:
+        broker.close()
+        backend.close()
+
+
+def test_closing_a_broker_closes_the_connections_of_every_thread_that_used_it(prefix):
+    name = f"close-{uuid.uuid4().hex[:8]}"
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "client_name": name})
+    closed = threading.Event()
+
+    def publish(i: int) -> None:
+        broker.publish("closing", b"x", message_id=f"m{i}")
+        closed.wait(10)  # alive, and holding its connection, until the broker is closed
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    broker.publish("closing", b"x", message_id="main")
+    try:
+        assert _wait_until(lambda: _named_clients(name) >= 4)
+        broker.close()
+        assert _wait_until(lambda: _named_clients(name) == 0), f"{_named_clients(name)} connection(s) left open"
+    finally:
+        closed.set()
+        for thread in threads:
+            thread.join(5)
+
+
+def _named_clients(name: str) -> int:
+    return sum(1 for c in _raw().client_list() if c.get("name") == name)
+
+
 def test_threads_share_a_broker_and_each_message_is_delivered_once(prefix):
     broker = broker_from_url(URL, {"global_keyprefix": prefix})
     seen: list[str] = []

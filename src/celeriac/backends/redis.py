@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from ..brokers.redis_connection import CONNECTION_ERRORS, Outage, close_client, make_client, parse_url, prefix_from
+from ..brokers.redis_direct import DirectScripts
 from ..serializers import json_dumps, json_loads
 from . import redis_backend_scripts as scripts
 from .base import Meta, ResultBackend
@@ -61,12 +62,13 @@ class RedisBackend(ResultBackend):
                 if self._client is None:
                     client = make_client(self.target, self.outage, self.options)
                     self._scripts = {name: client.register_script(getattr(scripts, name)) for name in scripts.NAMES}
+                    self._direct = DirectScripts(self.outage)
                     self._client = client
         return self._client
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         client = self.client  # registers the scripts on first use
-        return self._scripts[name](keys=list(keys), args=list(args), client=client)
+        return self._direct.call(self._scripts[name], keys, args, client)
 
     @property
     def subscriber(self) -> Subscriber:
@@ -207,6 +209,8 @@ class RedisBackend(ResultBackend):
             self._subscriber = self._client = None
         if subscriber is not None:
             subscriber.close()
+        if client is not None:
+            self._direct.close()
         close_client(client)
 
     def after_fork(self) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 from . import redis_scripts as scripts
 from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
 from .redis_connection import Outage, close_client, make_client, parse_url, prefix_from
+from .redis_direct import DirectScripts
 from .redis_fetch import Fetcher
 from .redis_streams import StreamsMixin
 
@@ -86,13 +87,14 @@ class RedisBroker(StreamsMixin, Broker):
                     fresh = make_client(self.target, self.outage, self.options)
                     # scripts first: other threads use them as soon as they see the client
                     self._scripts = {name: fresh.register_script(getattr(scripts, name)) for name in _SCRIPTS}
+                    self._direct = DirectScripts(self.outage)
                     self._client = fresh
                 client = self._client
         return client
 
     def script(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         default = self.client  # registers the scripts on first use
-        return self._scripts[name](keys=list(keys), args=list(args), client=client or default)
+        return self._direct.call(self._scripts[name], keys, args, client or default)
 
     @property
     def fetcher(self) -> Fetcher:
@@ -276,6 +278,8 @@ class RedisBroker(StreamsMixin, Broker):
             self._fetcher = self._client = None
         if fetcher is not None:
             fetcher.close()
+        if client is not None:
+            self._direct.close()
         close_client(client)
 
     def after_fork(self) -> None:
