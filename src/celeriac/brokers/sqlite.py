@@ -23,7 +23,7 @@ from typing import Any
 
 from ..sqlite_db import Database, path_from_url
 from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
-from .sqlite_streams import MultiWaiter, SQLiteStreams
+from .sqlite_streams import SQLiteStreams, ThreadWaiters
 from .wakeup import Notifier
 
 READY, DELAYED, LEASED = 0, 1, 2
@@ -81,7 +81,7 @@ class SQLiteBroker(SQLiteStreams, Broker):
         self.db = Database(self.path, SCHEMA)
         self.default_lease = float(options.get("visibility_timeout", 30.0))
         self.notifier = Notifier(self.path)
-        self._waiters: dict[str, MultiWaiter] = {}
+        self.waiters = ThreadWaiters(self.path)
         self._appends = 0
         self.clock: Callable[[], float] = options.get("clock", time.time)
 
@@ -153,21 +153,13 @@ class SQLiteBroker(SQLiteStreams, Broker):
         self, queues: Sequence[str], limit: int, *, consumer: str, timeout: float, lease: float | None = None
     ) -> list[Delivery]:
         deadline = time.monotonic() + timeout
-        waiter = self._waiter(queues)
+        waiter = self.waiters.get([f"q-{q}" for q in queues])  # bound before the first read: no wake-up missed
         while True:
             claimed = self._claim(queues, limit, consumer, lease or self.default_lease)
             remaining = deadline - time.monotonic()
             if claimed or remaining <= 0:
                 return claimed
             waiter.wait(min(remaining, self._next_due_in(queues)))
-
-    def _waiter(self, queues: Sequence[str]) -> MultiWaiter:
-        # one socket per channel set; a producer notifies per queue
-        key = ",".join(queues)
-        waiter = self._waiters.get(key)
-        if waiter is None:
-            waiter = self._waiters[key] = MultiWaiter(self.path, [f"q-{q}" for q in queues])
-        return waiter
 
     def _next_due_in(self, queues: Sequence[str]) -> float:
         marks = ",".join("?" * len(queues))
@@ -262,9 +254,8 @@ class SQLiteBroker(SQLiteStreams, Broker):
             conn.execute("DELETE FROM celeriac_messages WHERE id = ?", (int(delivery.tag),))
 
     def wakeup(self) -> None:
-        for waiter in list(self._waiters.values()):
-            for channel in getattr(waiter, "channels", []):
-                self.notifier.notify(channel)
+        for channel in list(self.waiters.channels):
+            self.notifier.notify(channel)
 
     # -- administration ---------------------------------------------------------------------
     def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
@@ -331,13 +322,8 @@ class SQLiteBroker(SQLiteStreams, Broker):
     def after_fork(self) -> None:
         """A forked child opens its own connections and wake-up sockets lazily."""
         self.db.abandon_inherited()
-        self._forget_waiters()
-
-    def _forget_waiters(self) -> None:
-        for waiter in self._waiters.values():
-            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
-        self._waiters = {}
+        self.waiters.forget()
 
     def close(self) -> None:
-        self._forget_waiters()
+        self.waiters.forget()
         self.db.close()

@@ -8,7 +8,9 @@ Readers block on wake-up sockets (``s-<stream>``, ``m-<box>``) that writers noti
 
 from __future__ import annotations
 
+import os
 import select
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -19,13 +21,13 @@ _TRIM_EVERY = 500
 
 
 class SQLiteStreams:
-    """Stream and mailbox verbs; the broker supplies ``db``, ``path``, ``notifier``, ``clock``, ``_waiters``."""
+    """Stream and mailbox verbs; the broker supplies ``db``, ``path``, ``notifier``, ``clock``, ``waiters``."""
 
     db: Database
     path: str
     notifier: Notifier
     clock: Callable[[], float]
-    _waiters: dict[str, MultiWaiter]
+    waiters: ThreadWaiters
     _appends: int
 
     # -- streams and mailboxes --------------------------------------------------------------
@@ -55,9 +57,7 @@ class SQLiteStreams:
 
     def stream_read(self, stream: str, after: str | None, *, limit: int, timeout: float) -> list[tuple[str, bytes]]:
         deadline = time.monotonic() + timeout
-        waiter = self._waiters.get(f"s-{stream}")
-        if waiter is None:
-            waiter = self._waiters[f"s-{stream}"] = MultiWaiter(self.path, [f"s-{stream}"])
+        waiter = self.waiters.get([f"s-{stream}"])
         cursor = int(after) if after else 0
         while True:
             rows = (
@@ -121,3 +121,37 @@ class MultiWaiter:
     def close(self) -> None:
         for waiter in self.waiters:
             waiter.close()
+
+
+class ThreadWaiters:
+    """Each thread's waiters, by the channels they wait on.
+
+    A wake-up datagram wakes one socket. Threads that shared a socket could use up each other's
+    wake-ups: one thread drains the datagram meant for both while the other is between its read and
+    its wait, and that one then sleeps until its re-check although a message waits for it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.channels: set[str] = set()  # every channel some thread waits on, for wakeup()
+        self._local = threading.local()
+
+    def get(self, channels: list[str]) -> MultiWaiter:
+        """This thread's waiter for ``channels``; its sockets exist before the caller's first read."""
+        mine: dict[str, MultiWaiter] | None = getattr(self._local, "waiters", None)
+        if mine is None or self._local.pid != os.getpid():  # first use here, or a forked child
+            mine = self._local.waiters = {}
+            self._local.pid = os.getpid()
+        key = ",".join(channels)
+        waiter = mine.get(key)
+        if waiter is None:
+            waiter = mine[key] = MultiWaiter(self.path, channels)
+            self.channels.update(channels)
+        return waiter
+
+    def forget(self) -> None:
+        """Close this thread's sockets now; other threads' close as they drop their waiters."""
+        mine: dict[str, MultiWaiter] = getattr(self._local, "waiters", None) or {}
+        for waiter in mine.values():
+            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
+        self._local = threading.local()
