@@ -56,8 +56,6 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self._all: list[Any] = []
 
     def _open(self) -> Any:
         raise NotImplementedError
@@ -70,8 +68,6 @@ class Database:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._open()
-            with self._lock:
-                self._all.append(conn)
         return conn
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -100,12 +96,17 @@ class Database:
         conn.execute(self._sql(sql), tuple(params))
 
     def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(Exception):
-                conn.close()
+        """Close this thread's connection now; the other threads' connections as soon as they are idle.
+
+        Another thread (the ingester) may be running a statement, and closing a SQLite connection
+        under it crashes the interpreter, so other threads' connections are only let go of here:
+        each closes when its last reference goes.
+        """
+        own = getattr(self._local, "conn", None)
         self._local = threading.local()
+        if own is not None:
+            with contextlib.suppress(Exception):
+                own.close()
 
 
 class SQLiteDatabase(Database):
