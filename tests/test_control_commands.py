@@ -58,9 +58,10 @@ def test_rate_limit_command_limits_the_whole_prefork_node(tmp_path):
         assert _started_span(log, [r.id for r in results]) >= 1.4
 
 
-def test_rate_limit_on_the_task_spaces_its_runs_and_bad_rates_are_refused(tmp_path):
+@pytest.mark.parametrize("pool", ["threads", "async"])
+def test_rate_limit_on_the_task_spaces_its_runs_and_bad_rates_are_refused(tmp_path, pool):
     env, client = project(tmp_path)
-    with worker_process("tasks", cwd=tmp_path, env=env, args=["-P", "threads", "-c", "4"]) as worker:
+    with worker_process("tasks", cwd=tmp_path, env=env, args=["-P", pool, "-c", "4"]) as worker:
         name = _node(worker)
         log = EventLog(client)
         results = [client.send_task("tasks.limited", (i,)) for i in range(6)]
