@@ -41,14 +41,26 @@ class AsyncResult(Generic[R]):
         app: Celery | None = None,
         parent: AsyncResult[Any] | None = None,
     ) -> None:
-        from .app.base import current_app
+        if app is None:
+            from .app.base import current_app
 
+            app = current_app()
         self.id = id
-        self.app = app or current_app()
-        self.backend = backend or self.app.backend
+        self.app = app
+        self._backend = backend  # the app's, looked up when first used: most results are never read
         self.task_name = task_name
         self._parent = parent
         self._cache: Meta | None = None
+
+    @property
+    def backend(self) -> ResultBackend:
+        if self._backend is None:
+            self._backend = self.app.backend
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: ResultBackend) -> None:
+        self._backend = value
 
     @property
     def task_id(self) -> str:

@@ -60,9 +60,9 @@ def tag(value: Any) -> Any:
     if kind in _PLAIN:
         return value
     if kind is list or kind is tuple:
-        return [tag(item) for item in value]
+        return [item if type(item) in _PLAIN else tag(item) for item in value]
     if kind is dict:
-        return {key: tag(item) for key, item in value.items()}
+        return {key: item if type(item) in _PLAIN else tag(item) for key, item in value.items()}
     for base in kind.__mro__:
         tagger = _TAGGERS.get(base)
         if tagger is not None:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import serializers
 from ..exceptions import EncodeError
 from ..message import Message, new_id
 from .request import current_request
@@ -66,8 +67,6 @@ def build_message(
     root_id = merged.get("root_id") or (parent.root_id or parent.id if parent and parent.id else None) or task_id
     parent_id = merged.get("parent_id") or (parent.id if parent and parent.id else None)
     serializer = merged.get("serializer") or getattr(task, "serializer", None) or conf.task_serializer
-    from .. import serializers
-
     content_type = serializers.get(serializer).content_type
     ignore_result = merged.get("ignore_result")
     if ignore_result is None:
