@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import threading
 
 from celeriac.dashboard.db import SQLiteDatabase
 
+from ..close_race import assert_close_is_safe_while_others_read
+
 
 def test_close_while_the_ingester_reads_does_not_crash_the_process(tmp_path):
-    """Threads keep querying while another closes the database over and over (in a child process:
-    the failure this guards against is a segmentation fault, which would take the test run with it)."""
-    script = textwrap.dedent("""
-        import os, sys, threading, time
-        from celeriac.dashboard.db import SQLiteDatabase
-
-        db = SQLiteDatabase("sqlite:///" + sys.argv[1])
-        db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB)")
-        with db.transaction() as conn:
-            db.executemany(conn, "INSERT INTO t (v) VALUES (?)", [(os.urandom(200),) for _ in range(20000)])
-        stop = threading.Event()
-        reads = []
-
-        def reader():
-            while not stop.is_set():
-                reads.append(db.scalar("SELECT count(*) FROM t WHERE v > x'80'"))
-
-        threads = [threading.Thread(target=reader) for _ in range(3)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
-            db.close()
-            time.sleep(0.001)
-        stop.set()
-        for t in threads:
-            t.join()
-        print("reads", len(reads), min(reads) > 0)
-    """)
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "dash.sqlite3")], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    count, all_found = done.stdout.split()[1:]
-    assert int(count) > 0 and all_found == "True"
+    """Threads keep querying while another closes the database over and over."""
+    assert_close_is_safe_while_others_read(
+        tmp_path / "dash.sqlite3",
+        setup="""
+            from celeriac.dashboard.db import SQLiteDatabase
+            db = SQLiteDatabase("sqlite:///" + sys.argv[1])
+            db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v BLOB)")
+        """,
+        fill="""
+            with db.transaction() as conn:
+                db.executemany(conn, "INSERT INTO t (v) VALUES (?)", [(os.urandom(200),) for _ in range(20000)])
+        """,
+        read="""db.scalar("SELECT count(*) FROM t WHERE v > x'80'")""",
+    )
 
 
 def test_close_ends_this_threads_connection_and_other_threads_keep_working(tmp_path):
