@@ -14,16 +14,14 @@ Waiters block on a wake-up socket that every store notifies (see ``brokers/wakeu
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from ..brokers.wakeup import Notifier, Waiter
+from ..brokers.wakeup import Notifier, ThreadWaiters
 from ..serializers import json_dumps, json_loads
 from ..sqlite_db import Database, path_from_url
 from .base import Meta, ResultBackend
@@ -59,7 +57,7 @@ class SQLiteBackend(ResultBackend):
         self.path = path_from_url(url)
         self.db = Database(self.path, SCHEMA)
         self.notifier = Notifier(self.path)
-        self._local = threading.local()  # one wake-up socket per waiting thread (one datagram wakes one socket)
+        self.waiters = ThreadWaiters(self.path)
         self._stores = 0
 
     # -- task results -----------------------------------------------------------------------
@@ -109,11 +107,10 @@ class SQLiteBackend(ResultBackend):
         A thread's first call only binds its socket and returns: a store committed before the socket
         existed sent its wake-up to nobody, and only the caller's next read can see it.
         """
-        waiter: Waiter | None = getattr(self._local, "waiter", None)
-        if waiter is None or waiter.owner != os.getpid():
-            self._local.waiter = Waiter(self.path, _CHANNEL)
+        if not self.waiters.has([_CHANNEL]):
+            self.waiters.get([_CHANNEL])
             return
-        waiter.wait(timeout)
+        self.waiters.get([_CHANNEL]).wait(timeout)
 
     def forget(self, task_ids: Sequence[str]) -> None:
         with self.db.write() as conn:
@@ -214,14 +211,9 @@ class SQLiteBackend(ResultBackend):
     def after_fork(self) -> None:
         """A forked child opens its own connections and wake-up sockets lazily."""
         self.db.abandon_inherited()
-        self._forget_waiters()
+        self.waiters.forget()
 
-    def _forget_waiters(self) -> None:
-        waiter: Waiter | None = getattr(self._local, "waiter", None)
-        if waiter is not None:
-            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
-        self._local = threading.local()  # other threads' sockets close when their waiters are dropped
 
     def close(self) -> None:
-        self._forget_waiters()
+        self.waiters.forget()
         self.db.close()

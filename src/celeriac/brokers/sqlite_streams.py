@@ -8,14 +8,11 @@ Readers block on wake-up sockets (``s-<stream>``, ``m-<box>``) that writers noti
 
 from __future__ import annotations
 
-import os
-import select
-import threading
 import time
 from collections.abc import Callable, Sequence
 
 from ..sqlite_db import Database
-from .wakeup import Notifier, Waiter
+from .wakeup import MultiWaiter, Notifier, ThreadWaiters
 
 _TRIM_EVERY = 500
 
@@ -101,57 +98,3 @@ class SQLiteStreams:
                 waiter.wait(min(remaining, 1.0))
         finally:
             waiter.close()
-
-
-class MultiWaiter:
-    """Waits on several channels at once (one socket each, selected together)."""
-
-    def __init__(self, path: str, channels: list[str]) -> None:
-        self.channels = channels
-        self.waiters = [Waiter(path, channel) for channel in channels]
-
-    def wait(self, timeout: float) -> bool:
-        socks = [w.sock for w in self.waiters]
-        ready, _, _ = select.select(socks, [], [], max(0.0, timeout))
-        woke = False
-        for waiter in self.waiters:
-            woke = waiter.drain() or woke
-        return bool(ready) or woke
-
-    def close(self) -> None:
-        for waiter in self.waiters:
-            waiter.close()
-
-
-class ThreadWaiters:
-    """Each thread's waiters, by the channels they wait on.
-
-    A wake-up datagram wakes one socket. Threads that shared a socket could use up each other's
-    wake-ups: one thread drains the datagram meant for both while the other is between its read and
-    its wait, and that one then sleeps until its re-check although a message waits for it.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.channels: set[str] = set()  # every channel some thread waits on, for wakeup()
-        self._local = threading.local()
-
-    def get(self, channels: list[str]) -> MultiWaiter:
-        """This thread's waiter for ``channels``; its sockets exist before the caller's first read."""
-        mine: dict[str, MultiWaiter] | None = getattr(self._local, "waiters", None)
-        if mine is None or self._local.pid != os.getpid():  # first use here, or a forked child
-            mine = self._local.waiters = {}
-            self._local.pid = os.getpid()
-        key = ",".join(channels)
-        waiter = mine.get(key)
-        if waiter is None:
-            waiter = mine[key] = MultiWaiter(self.path, channels)
-            self.channels.update(channels)
-        return waiter
-
-    def forget(self) -> None:
-        """Close this thread's sockets now; other threads' close as they drop their waiters."""
-        mine: dict[str, MultiWaiter] = getattr(self._local, "waiters", None) or {}
-        for waiter in mine.values():
-            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
-        self._local = threading.local()

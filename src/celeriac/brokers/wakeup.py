@@ -3,6 +3,7 @@
 Each waiter binds a Unix datagram socket in a directory derived from the database path and the
 channel name; a writer sends one byte to every socket of the channel after it commits. A waiter
 still re-checks the database after its timeout, so a lost datagram costs latency, never work.
+Every waiting thread has sockets of its own (:class:`ThreadWaiters`), bound before its first read.
 """
 
 from __future__ import annotations
@@ -104,6 +105,68 @@ class Waiter:
             self.close()
         except Exception:  # noqa: S110
             pass
+
+
+class MultiWaiter:
+    """Waits on several channels at once (one socket each, selected together)."""
+
+    def __init__(self, path: str, channels: list[str]) -> None:
+        self.channels = channels
+        self.waiters = [Waiter(path, channel) for channel in channels]
+
+    def wait(self, timeout: float) -> bool:
+        socks = [w.sock for w in self.waiters]
+        ready, _, _ = select.select(socks, [], [], max(0.0, timeout))
+        woke = False
+        for waiter in self.waiters:
+            woke = waiter.drain() or woke
+        return bool(ready) or woke
+
+    def close(self) -> None:
+        for waiter in self.waiters:
+            waiter.close()
+
+
+class ThreadWaiters:
+    """Each thread's waiters, by the channels they wait on.
+
+    A wake-up datagram wakes one socket. Threads that shared a socket could use up each other's
+    wake-ups: one thread drains the datagram meant for both while the other is between its read and
+    its wait, and that one then sleeps until its re-check although a message waits for it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.channels: set[str] = set()  # every channel some thread waits on, for wakeup()
+        self._local = threading.local()
+
+    def get(self, channels: list[str]) -> MultiWaiter:
+        """This thread's waiter for ``channels``; its sockets exist before the caller's first read."""
+        mine = self._mine()
+        key = ",".join(channels)
+        waiter = mine.get(key)
+        if waiter is None:
+            waiter = mine[key] = MultiWaiter(self.path, channels)
+            self.channels.update(channels)
+        return waiter
+
+    def has(self, channels: list[str]) -> bool:
+        """Whether this thread already waits on ``channels`` (so no notification since can be missed)."""
+        return ",".join(channels) in self._mine()
+
+    def _mine(self) -> dict[str, MultiWaiter]:
+        mine: dict[str, MultiWaiter] | None = getattr(self._local, "waiters", None)
+        if mine is None or self._local.pid != os.getpid():  # first use here, or a forked child
+            mine = self._local.waiters = {}
+            self._local.pid = os.getpid()
+        return mine
+
+    def forget(self) -> None:
+        """Close this thread's sockets now; other threads' close as they drop their waiters."""
+        mine: dict[str, MultiWaiter] = getattr(self._local, "waiters", None) or {}
+        for waiter in mine.values():
+            waiter.close()  # a child closes its copy of the socket; only the owner removes the file
+        self._local = threading.local()
 
 
 def sleep_until(deadline: float) -> float:
