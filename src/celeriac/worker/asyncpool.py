@@ -172,7 +172,10 @@ class AsyncPool:
             finally:
                 self.holdings.unhold(job.delivery)
         if idle:
-            self.handler.flush()
+            try:
+                self.handler.flush()
+            except Exception as exc:  # the settler keeps the batch and its thread tries again
+                self.controller.logger.warning("could not settle finished tasks now (%r); retrying", exc)
 
     # -- control surface ----------------------------------------------------------------------
     def stop(self, cold: bool = False) -> None:
