@@ -175,3 +175,26 @@ def test_get_sees_a_result_stored_just_before_its_first_wait(tmp_path):
     assert result.get(timeout=10) == 7
     assert time.monotonic() - started < 5  # not the whole timeout
     app.close()
+
+
+def test_results_survive_pickling_and_read_through_the_current_app(app):
+    """Web apps keep results in sessions and caches (pickled); an unpickled result reads the backend."""
+    import pickle
+
+    @app.task
+    def add(x, y):
+        return x + y
+
+    sent = app.send_task("t.pickled")
+    parent = app.send_task("t.parent")
+    sent.parent = parent
+    group = app.GroupResult("g-1", [sent, app.AsyncResult("m-2")])
+    eager = add.apply((2, 3))
+    copy, group_copy, eager_copy = pickle.loads(pickle.dumps((sent, group, eager)))
+    app.backend.store({"task_id": sent.id, "status": states.SUCCESS, "result": 7, "traceback": None, "children": []},
+                      expires=60)
+    assert (copy.id, copy.task_name, copy.parent.id) == (sent.id, "t.pickled", parent.id)
+    assert copy.get(timeout=5) == 7
+    assert (group_copy.id, [r.id for r in group_copy.results]) == ("g-1", [sent.id, "m-2"])
+    assert group_copy.results[0].get(timeout=5) == 7
+    assert (eager_copy.id, eager_copy.get(), eager_copy.state) == (eager.id, 5, "SUCCESS")

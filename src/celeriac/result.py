@@ -52,6 +52,10 @@ class AsyncResult(Generic[R]):
         self._parent = parent
         self._cache: Meta | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its id, task name and parent (for sessions and caches): unpickled, it uses the current app."""
+        return AsyncResult, (self.id, None, self.task_name, None, self._parent)
+
     @property
     def backend(self) -> ResultBackend:
         if self._backend is None:
@@ -256,6 +260,9 @@ class EagerResult(AsyncResult[R]):
     def forget(self) -> None:
         return None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return EagerResult, (self.id, self._value, self._state, self._traceback, self.task_name)
+
 
 class ResultSet:
     """Several results waited on together."""
@@ -263,6 +270,9 @@ class ResultSet:
     def __init__(self, results: Sequence[AsyncResult[Any]], app: Celery | None = None) -> None:
         self.results = list(results)
         self._app = app
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ResultSet, (self.results,)
 
     def __iter__(self) -> Iterator[AsyncResult[Any]]:
         return iter(self.results)
@@ -319,6 +329,9 @@ class GroupResult(ResultSet):
         super().__init__(results, app=app)
         self.id = id
         self.parent = parent
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return GroupResult, (self.id, self.results, self.parent)
 
     def save(self, backend: ResultBackend | None = None) -> GroupResult:
         from .app.base import current_app
