@@ -16,6 +16,7 @@ to the ordinary path, so none of them first waits out a connect timeout here.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -25,6 +26,7 @@ from typing import Any
 from .redis_connection import CONNECTION_ERRORS, Outage
 from .redis_lib import redis
 
+logger = logging.getLogger("celeriac.redis")
 NoScriptError = redis.exceptions.NoScriptError
 NO_RETRY = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
 
@@ -46,7 +48,8 @@ class DirectScripts:
             reply = conn.read_response()
         except NoScriptError:
             return script(keys=keys, args=args, client=client)
-        except CONNECTION_ERRORS:
+        except CONNECTION_ERRORS as exc:  # an outage is logged by the ordinary path if it lasts
+            logger.debug("script connection lost (%r); calling again through the pool", exc)
             self._drop(client.connection_pool, conn)
             return script(keys=keys, args=args, client=client)
         return reply
