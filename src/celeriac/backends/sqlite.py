@@ -213,7 +213,6 @@ class SQLiteBackend(ResultBackend):
         self.db.abandon_inherited()
         self.waiters.forget()
 
-
     def close(self) -> None:
         self.waiters.forget()
         self.db.close()
