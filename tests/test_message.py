@@ -67,3 +67,13 @@ def test_msgpack_round_trips_when_accepted():
     msg = Message(id="m1", task="t", args=(1, "two", b"\x00"), content_type="application/x-msgpack")
     back = message.decode(message.encode(msg), serializers.accepted_types(["json", "msgpack"]))
     assert tuple(back.args) == (1, "two", b"\x00")
+
+
+def test_new_ids_are_distinct_uuid4_text():
+    ids = [message.new_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for task_id in ids:
+        parsed = uuid.UUID(task_id)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == task_id
+    # the variant digit keeps two random bits: all four of its values turn up
+    assert {task_id[19] for task_id in ids} == set("89ab")

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import states
+from .app.registry import current_app
+from .message import new_id
+from .result import AsyncResult
 
 if TYPE_CHECKING:
     from .app.base import Celery
     from .message import Message
-    from .result import AsyncResult
 
 
 class Signature(dict[str, Any]):
@@ -49,8 +51,6 @@ class Signature(dict[str, Any]):
 
     @property
     def app(self) -> Celery:
-        from .app.base import current_app
-
         return self._app or current_app()
 
     @property
@@ -75,11 +75,18 @@ class Signature(dict[str, Any]):
 
     def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any) -> Signature:
         """A copy with extra args prepended (unless immutable), kwargs merged and options updated."""
-        new_args = self.args if self.immutable or not args else [*args, *self.args]
-        new_kwargs = self.kwargs if self.immutable else {**self.kwargs, **dict(kwargs or {})}
+        new_args, new_kwargs = self._call_arguments(args, kwargs)
         sig = Signature(dict(self), app=self._app)
         sig.update(args=new_args, kwargs=new_kwargs, options={**self.options, **options})
         return sig
+
+    def _call_arguments(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> tuple[list[Any], dict[str, Any]]:
+        """The args and kwargs of a call with ``args`` prepended (unless immutable) and ``kwargs`` merged."""
+        if self.get("immutable"):
+            return self.args, self.kwargs
+        own = self.get("args") or ()
+        new_args = [*args, *own] if args else list(own)
+        return new_args, {**(self.get("kwargs") or {}), **(kwargs or {})}
 
     @property
     def id(self) -> str | None:  # noqa: A003 - Celery's name
@@ -87,11 +94,11 @@ class Signature(dict[str, Any]):
 
     def freeze(self) -> Any:
         """Fix the task id now, so the result can be known before sending (chains, chords)."""
-        from .message import new_id
-        from .result import AsyncResult
-
-        self.options.setdefault("task_id", new_id())
-        return AsyncResult(self.options["task_id"], app=self.app)
+        options = self["options"]
+        task_id = options.get("task_id")
+        if task_id is None:
+            task_id = options["task_id"] = new_id()
+        return AsyncResult(task_id, app=self.app)
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         if immutable is not None:
@@ -108,12 +115,15 @@ class Signature(dict[str, Any]):
         return errback
 
     def apply_async(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
-        sig = self.clone(args, kwargs, **options)
-        task = self.app._tasks.get(sig.name)
-        opts = {k: v for k, v in sig.options.items() if k not in ("subtask_type",)}
+        # what ``self.clone(args, kwargs, **options)`` would hold, without building the copy
+        call_args, call_kwargs = self._call_arguments(args, kwargs)
+        opts = {**self["options"], **options}
+        opts.pop("subtask_type", None)
+        app, name = self.app, self.name
+        task = app._tasks.get(name)
         if task is not None:
-            return task.apply_async(sig.args, sig.kwargs, **opts)
-        return self.app.send_task(sig.name, sig.args, sig.kwargs, **opts)
+            return task.apply_async(call_args, call_kwargs, **opts)
+        return app.send_task(name, call_args, call_kwargs, **opts)
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
         return self.apply_async(args, kwargs)

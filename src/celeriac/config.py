@@ -221,14 +221,20 @@ def check_unknown(key: str, source: str = "settings") -> None:
     logger.warning("ignoring unknown setting %r in %s", key, source)
 
 
+_UNSET = object()
+
+
 class Settings(dict[str, Any]):
     """``app.conf``: a dict of settings that also reads and writes as attributes."""
 
     def __getattr__(self, key: str) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
+        # one frame, not three (``self[key]`` then ``__missing__``): senders read several settings per task
+        value = dict.get(self, key, _UNSET)
+        if value is not _UNSET:
+            return value
+        if key in DEFAULTS:
+            return DEFAULTS[key]
+        raise AttributeError(key)
 
     def __setattr__(self, key: str, value: Any) -> None:
         self.update({key: value})

@@ -54,7 +54,7 @@ def lamport_tick(seen: int | None = None) -> int:
     """Advance this process's Lamport clock (past ``seen`` if a received clock is given)."""
     global _clock_value
     with _clock_lock:
-        _clock_value = max(_clock_value, seen or 0) + 1
+        _clock_value = (_clock_value if seen is None or seen < _clock_value else seen) + 1
         return _clock_value
 
 
@@ -96,11 +96,14 @@ class Listeners:
         self._by_type.setdefault(type_, []).append(fn)
 
     def remove(self, type_: str, fn: Listener) -> None:
-        if fn in self._by_type.get(type_, []):
-            self._by_type[type_].remove(fn)
+        found = self._by_type.get(type_, [])
+        if fn in found:
+            found.remove(fn)
+            if not found:  # only types with listeners stay: an empty dict means nobody listens
+                del self._by_type[type_]
 
     def __bool__(self) -> bool:
-        return any(self._by_type.values())
+        return bool(self._by_type)
 
     def dispatch(self, event: dict[str, Any]) -> None:
         for fn in [*self._by_type.get(event.get("type", ""), ()), *self._by_type.get("*", ())]:
@@ -172,27 +175,45 @@ class EventDispatcher:
         return fields
 
     def send(self, type_: str, **fields: Any) -> None:
-        if not self.enabled:
-            return
-        self._adopt_after_fork()
+        if self.enabled:
+            self._emit(type_, fields)
+
+    def _emit(self, type_: str, fields: dict[str, Any]) -> None:
+        """Stamp ``fields`` (taken over, not copied) with what every event carries, and buffer it.
+
+        Senders pay this once per event (a worker three times per task), so it is written out here
+        rather than built through :meth:`event`.
+        """
+        if self._pid != _pid:
+            self._adopt_after_fork()
+        fields["type"] = type_
+        if not fields.get("hostname"):
+            fields["hostname"] = self.hostname
+        fields["utcoffset"] = utcoffset()
+        fields["pid"] = _pid
         with self._lock:  # clock and buffer place are taken together: a process's clocks rise along the stream
-            event = self.event(type_, **fields)
-            self._buffer.append(orjson.dumps(event, default=safe_repr))
+            fields["clock"] = lamport_tick()
+            fields["timestamp"] = time.time()
+            self._buffer.append(orjson.dumps(fields, default=safe_repr))
             size = len(self._buffer)
-        self._ensure_thread()
+        if self._thread is None:
+            self._ensure_thread()
         if size == _FLUSH_SIZE:  # once per batch: the thread takes the whole buffer when it wakes
             self._wake.set()
-        if self.listeners and self._follower is None:
-            self.listeners.dispatch(event)
+        if self._follower is None and self.listeners._by_type:
+            self.listeners.dispatch(fields)
 
     def task_sent(self, msg: Message) -> None:
-        self.send(
-            "task-sent", uuid=msg.id, root_id=msg.root_id or msg.id, parent_id=msg.parent_id, name=msg.task,
-            args=msg.argsrepr or safe_repr(tuple(msg.args)), kwargs=msg.kwargsrepr or safe_repr(dict(msg.kwargs)),
-            retries=msg.retries, eta=msg.eta.isoformat() if msg.eta else None,
-            expires=msg.expires.isoformat() if msg.expires else None, queue=msg.queue, exchange="",
-            routing_key=msg.queue, priority=msg.priority, group=msg.group,
-        )
+        if not self.enabled:
+            return
+        eta, expires = msg.eta, msg.expires
+        self._emit("task-sent", {
+            "uuid": msg.id, "root_id": msg.root_id or msg.id, "parent_id": msg.parent_id, "name": msg.task,
+            "args": msg.argsrepr or safe_repr(tuple(msg.args)), "kwargs": msg.kwargsrepr or safe_repr(dict(msg.kwargs)),
+            "retries": msg.retries, "eta": eta.isoformat() if eta else None,
+            "expires": expires.isoformat() if expires else None, "queue": msg.queue, "exchange": "",
+            "routing_key": msg.queue, "priority": msg.priority, "group": msg.group,
+        })
 
     def _adopt_after_fork(self) -> None:
         """In a forked child the parent's thread, buffer and locks (perhaps held by then) are not its own."""

@@ -16,7 +16,6 @@ import base64
 import datetime as dt
 import os
 import socket
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -31,9 +30,16 @@ ORIGIN = f"gen{os.getpid()}@{socket.gethostname()}"
 _EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")
 
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def new_id() -> str:
-    """A fresh task id (uuid4 text, as Celery makes them)."""
-    return str(uuid.uuid4())
+    """A fresh task id: uuid4 text, as Celery makes them (122 random bits from ``os.urandom``).
+
+    Formatted here rather than through ``uuid.UUID``, which costs twice as much, once per message.
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -48,6 +48,8 @@ class Signal:
             return len(self._receivers) != before
 
     def _live(self, sender: Any) -> list[Receiver]:
+        if not self._receivers:  # most signals have none, and a worker sends four per task
+            return []
         with self._lock:
             entries = list(self._receivers)
         found = []
@@ -62,6 +64,8 @@ class Signal:
     def send(self, sender: Any = None, **named: Any) -> list[tuple[Receiver, Any]]:
         """Call every receiver; errors are logged and returned, never raised."""
         replies: list[tuple[Receiver, Any]] = []
+        if not self._receivers:
+            return replies
         for receiver in self._live(sender):
             try:
                 replies.append((receiver, receiver(signal=self, sender=sender, **named)))

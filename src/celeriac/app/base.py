@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from .. import backends, brokers, message
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
 from ..exceptions import ImproperlyConfigured, NotRegistered
+from ..result import AsyncResult
 from ..signals import Signal
 from . import registry
 from .imports import django_installed_apps, import_object, import_related
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ..brokers.base import Broker
     from ..control import Control
     from ..events import EventDispatcher
-    from ..result import AsyncResult, GroupResult
+    from ..result import GroupResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -323,8 +324,6 @@ class Celery:
     def send_task(self, name: str, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                   **options: Any) -> AsyncResult[Any]:
         """Send a task by name (it need not be registered here)."""
-        from ..result import AsyncResult
-
         task = options.pop("task", None) or self._tasks.get(name)
         msg = build_message(self, name, args, kwargs, options, task=task)
         self.send_message(msg)
@@ -341,8 +340,6 @@ class Celery:
 
     # -- results ----------------------------------------------------------------------------
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
-        from ..result import AsyncResult
-
         return AsyncResult(task_id, app=self, **kwargs)
 
     def GroupResult(self, group_id: str, results: Sequence[Any] = (), **kwargs: Any) -> GroupResult:  # noqa: N802

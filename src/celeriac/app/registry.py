@@ -38,6 +38,9 @@ def adopt(app: Celery, make_current: bool) -> None:
 def current_app() -> Celery:
     """The app made last (or a default one), as ``celery.current_app``."""
     global _current
+    found = _current  # read without the lock: signatures and results ask for it on every send
+    if found is not None:
+        return found
     from .base import Celery
 
     with _lock:

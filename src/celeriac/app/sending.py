@@ -51,53 +51,57 @@ def build_message(
 ) -> Message:
     """Apply routing, defaults and the parent task's lineage to one call."""
     conf = app.conf
-    args = tuple(args or ())
-    kwargs = dict(kwargs or {})
+    args = tuple(args) if args else ()
+    kwargs = dict(kwargs) if kwargs else {}
     if not isinstance(kwargs, dict):
         raise EncodeError(f"kwargs must be a mapping, got {type(kwargs).__name__}")
-    routed = dict(route(conf.task_routes, name, args, kwargs, options, task=task))
-    merged = {**routed, **{k: v for k, v in options.items() if v is not None}}
-    now = clock()
-    eta = merged.get("eta")
-    if eta is None and merged.get("countdown") is not None:
-        eta = now + dt.timedelta(seconds=float(merged["countdown"]))
-    expires = merged.get("expires", getattr(task, "expires", None))
+    merged = {k: v for k, v in options.items() if v is not None}
+    routes = conf.task_routes
+    if routes:
+        merged = {**route(routes, name, args, kwargs, options, task=task), **merged}
+    get = merged.get
+    eta, countdown, expires = get("eta"), get("countdown"), get("expires", getattr(task, "expires", None))
+    now = clock() if eta is not None or countdown is not None or expires is not None else None
+    if eta is None and countdown is not None:
+        eta = now + dt.timedelta(seconds=float(countdown))  # type: ignore[operator]
     parent = current_request()
-    task_id = merged.get("task_id") or new_id()
-    root_id = merged.get("root_id") or (parent.root_id or parent.id if parent and parent.id else None) or task_id
-    parent_id = merged.get("parent_id") or (parent.id if parent and parent.id else None)
-    serializer = merged.get("serializer") or getattr(task, "serializer", None) or conf.task_serializer
+    parent_id = parent.id if parent is not None else None
+    task_id = get("task_id") or new_id()
+    root_id = get("root_id") or (parent.root_id or parent_id if parent_id else None) or task_id  # type: ignore[union-attr]
+    parent_id = get("parent_id") or parent_id or None
+    serializer = get("serializer") or getattr(task, "serializer", None) or conf.task_serializer
     content_type = serializers.get(serializer).content_type
-    ignore_result = merged.get("ignore_result")
+    ignore_result = get("ignore_result")
     if ignore_result is None:
         ignore_result = getattr(task, "ignore_result", None)
     if ignore_result is None:
         ignore_result = conf.task_ignore_result
-    priority = merged.get("priority", getattr(task, "priority", None))
+    priority = get("priority", getattr(task, "priority", None))
     if priority is None:
         priority = conf.task_default_priority or 0
+    link, link_error, chord, headers = get("link"), get("link_error"), get("chord"), get("headers")
     return Message(
         id=task_id,
         task=name,
         args=args,
         kwargs=kwargs,
-        queue=merged.get("queue") or getattr(task, "queue", None) or conf.task_default_queue,
+        queue=get("queue") or getattr(task, "queue", None) or conf.task_default_queue,
         priority=max(0, min(9, int(priority))),
-        eta=_as_deadline(eta, now),
-        expires=_as_deadline(expires, now),
-        retries=int(merged.get("retries", 0)),
+        eta=_as_deadline(eta, now) if eta is not None else None,
+        expires=_as_deadline(expires, now) if expires is not None else None,
+        retries=int(get("retries", 0)),
         root_id=root_id,
         parent_id=parent_id,
-        group=merged.get("group_id"),
-        group_index=merged.get("group_index"),
-        time_limit=merged.get("time_limit", getattr(task, "time_limit", None)),
-        soft_time_limit=merged.get("soft_time_limit", getattr(task, "soft_time_limit", None)),
-        callbacks=_signatures(merged.get("link")),
-        errbacks=_signatures(merged.get("link_error")),
-        chain=merged.get("chain"),
-        chord=dict(merged["chord"]) if merged.get("chord") else None,
+        group=get("group_id"),
+        group_index=get("group_index"),
+        time_limit=get("time_limit", getattr(task, "time_limit", None)),
+        soft_time_limit=get("soft_time_limit", getattr(task, "soft_time_limit", None)),
+        callbacks=_signatures(link) if link is not None else None,
+        errbacks=_signatures(link_error) if link_error is not None else None,
+        chain=get("chain"),
+        chord=dict(chord) if chord else None,
         ignore_result=bool(ignore_result),
-        shadow=merged.get("shadow"),
+        shadow=get("shadow"),
         content_type=content_type,
-        extra_headers=dict(merged.get("headers") or {}),
+        extra_headers=dict(headers) if headers else {},
     )
