@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests.test_control_support import EventLog, project
@@ -41,8 +43,10 @@ def test_a_consumer_that_was_stopped_receives_every_missed_event_in_order(tmp_pa
 
 
 def _position(cursor: str) -> tuple[int, ...]:
-    """Stream positions as numbers: ``"42"`` (SQLite) or ``"1700000000000-3"`` (Redis)."""
-    return tuple(int(part) for part in cursor.split("-"))
+    """Stream positions as numbers: ``"42"`` (SQLite), ``"<offset>-<index>"`` (RabbitMQ), or a Redis
+    entry id ``"1700000000000-3"``, with ``":<index>"`` for an item before the last of its entry."""
+    entry, _, index = cursor.partition(":")
+    return (*(int(part) for part in entry.split("-")), int(index) if index else sys.maxsize)
 
 
 def test_worker_events_carry_celery_fields_and_heartbeat_every_two_seconds(tmp_path):

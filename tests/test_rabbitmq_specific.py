@@ -320,7 +320,7 @@ def test_wakeup_interrupts_a_blocked_fetch(make):
 # -- streams -------------------------------------------------------------------------------------
 def test_a_large_append_spans_several_stream_messages_in_order(make):
     require_service("rabbitmq")
-    from celeriac.brokers.rabbitmq_streams import PACK_BYTES
+    from celeriac.brokers.packing import PACK_BYTES
 
     broker = make()
     items = [f"{i:05d}".encode() + b"x" * 20_000 for i in range(3 * PACK_BYTES // 20_000)]

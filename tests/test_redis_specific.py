@@ -458,3 +458,54 @@ def test_consuming_resumes_after_a_redis_restart(prefix, caplog):
         backend.close()
     lost = [r for r in caplog.records if r.getMessage().startswith("broker: lost the connection")]
     assert len(lost) == 1
+
+
+# -- packed streams (events, broadcast control) -------------------------------------------------
+def _stream_broker(prefix: str):
+    return broker_from_url(URL, transport_options={"global_keyprefix": prefix})
+
+
+def _read_all(broker, stream: str) -> list[bytes]:
+    items, cursor = [], None
+    while batch := broker.stream_read(stream, cursor, limit=7, timeout=0.2):
+        items += [item for _, item in batch]
+        cursor = batch[-1][0]
+    return items
+
+
+def test_an_append_is_one_stream_entry_whatever_its_item_count(prefix):
+    broker = _stream_broker(prefix)
+    try:
+        broker.stream_append("ev", [f"e{i}".encode() for i in range(300)], maxlen=10_000, max_age=3600)
+        broker.stream_append("ev", [b"last"], maxlen=10_000, max_age=3600)
+        assert _raw().xlen(f"{prefix}celeriac:s:ev") == 2
+        assert _read_all(broker, "ev") == [*(f"e{i}".encode() for i in range(300)), b"last"]
+    finally:
+        broker.close()
+
+
+def test_count_trimming_keeps_the_entries_that_hold_the_newest_maxlen_items(prefix):
+    broker = _stream_broker(prefix)
+    try:
+        for batch in range(4):
+            broker.stream_append("ev", [f"{batch}-{i}".encode() for i in range(6)], maxlen=10, max_age=3600)
+        # 24 items in entries of 6: the two newest entries hold the newest 10, the older two went whole
+        assert _read_all(broker, "ev") == [f"{batch}-{i}".encode() for batch in (2, 3) for i in range(6)]
+        assert _raw().zcard(f"{prefix}celeriac:s:ev:index") == 2
+    finally:
+        broker.close()
+
+
+def test_single_item_entries_of_older_versions_are_read_then_trimmed_by_count(prefix):
+    raw, key = _raw(), f"{prefix}celeriac:s:ev"
+    for i in range(3):
+        raw.xadd(key, {"d": f"old{i}"})
+    broker = _stream_broker(prefix)
+    try:
+        broker.stream_append("ev", [b"new0", b"new1"], maxlen=4, max_age=3600)
+        assert _read_all(broker, "ev") == [b"old0", b"old1", b"old2", b"new0", b"new1"]
+        broker.stream_append("ev", [b"new2", b"new3", b"new4", b"new5"], maxlen=4, max_age=3600)
+        # the newest entry holds the newest 4 items: everything before it went, uncounted entries too
+        assert _read_all(broker, "ev") == [b"new2", b"new3", b"new4", b"new5"]
+    finally:
+        broker.close()

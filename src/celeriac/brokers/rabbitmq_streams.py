@@ -2,9 +2,9 @@
 
 A stream is a RabbitMQ stream queue: an append-only, replicated log read from any offset without
 consuming it. One ``append`` is one stream message that packs its items (each a 4-byte length and
-the bytes, header ``x-celeriac-pack``), up to ``PACK_BYTES`` a message: a worker flushes hundreds
-of events at once, and a publish and confirm per event cost its connection's loop so much CPU that
-its acks and deliveries waited behind them. The cursor of an item is ``<offset>-<index>``; a plain
+the bytes, header ``x-celeriac-pack``; see ``packing.py``), up to ``PACK_BYTES`` a message: a worker
+flushes hundreds of events at once, and a publish and confirm per event cost its connection's loop
+so much CPU that its acks and deliveries waited behind them. The cursor of an item is ``<offset>-<index>``; a plain
 ``<offset>`` (an unpacked message) reads as that whole message. Retention is by bytes and age and
 happens a whole segment at a time, so ``maxlen`` is turned into a byte budget
 (``stream_entry_bytes`` per item) and trimming is coarse. A mailbox is a durable queue that deletes
@@ -16,25 +16,23 @@ Every read opens its own short-lived channel so its prefetch and consumer never 
 from __future__ import annotations
 
 import asyncio
-import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiormq import spec
 from aiormq.abc import DeliveredMessage
 
+from .packing import PACK_BYTES, pack_groups
+from .packing import unpack as unpack_body
 from .rabbitmq_link import Link
 from .rabbitmq_publish import Envelope, send
 from .rabbitmq_topology import stream_args
 
 #: after the first item, keep collecting while items keep coming this often
 QUIET = 0.03
-#: items of one append share a stream message up to this size (a larger item goes alone)
-PACK_BYTES = 256 * 1024
 #: messages asked for per read: packed ones hold many items each
 READ_MESSAGES = 256
 H_PACK = "x-celeriac-pack"
-_LENGTH = struct.Struct(">I")
 _WHOLE = 1 << 62  # the index of a plain-offset cursor: past any item of its message
 
 
@@ -69,31 +67,16 @@ def _offset(message: DeliveredMessage) -> int:
     return int((message.header.properties.headers or {}).get("x-stream-offset", -1))
 
 
-def packs(items: Sequence[bytes], limit: int = PACK_BYTES) -> Iterator[bytes]:
+def packs(items: Sequence[bytes], limit: int = PACK_BYTES) -> list[bytes]:
     """The bodies of the stream messages that carry ``items`` in order."""
-    body = bytearray()
-    for item in items:
-        if body and len(body) + _LENGTH.size + len(item) > limit:
-            yield bytes(body)
-            body = bytearray()
-        body += _LENGTH.pack(len(item))
-        body += item
-    if body:
-        yield bytes(body)
+    return [body for _, body in pack_groups(items, limit)]
 
 
 def unpack(message: DeliveredMessage) -> list[bytes]:
     """The items of a stream message: packed ones in order, any other as one item."""
-    body = message.body
     if not (message.header.properties.headers or {}).get(H_PACK):
-        return [body]
-    items, at = [], 0
-    while at < len(body):
-        (size,) = _LENGTH.unpack_from(body, at)
-        at += _LENGTH.size
-        items.append(body[at : at + size])
-        at += size
-    return items
+        return [message.body]
+    return unpack_body(message.body)
 
 
 def parse_cursor(cursor: str | None) -> tuple[int, int] | None:

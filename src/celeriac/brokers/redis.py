@@ -12,7 +12,9 @@ queue name in braces)::
     P celeriac:q:{q}:dead              stream  dead letters: m, p, r=reason, c=deliveries, f=failed at (ms), pr
     P celeriac:q:{q}:groups            string  marker: the consumer groups of this queue exist
     P celeriac:q:{q}:sweep             string  short-lived gate: one fetcher at a time looks for expired leases
-    P celeriac:s:<stream>              stream  events and broadcast control, trimmed by count and age
+    P celeriac:s:<stream>              stream  events and broadcast control, items packed per append (b),
+                                               trimmed by count and age (see redis_streams)
+    P celeriac:s:<stream>:index        zset    each entry id scored by the items appended up to it
     P celeriac:mb:<box>                list    replies, expiring with their ttl
 
 A lease is a pending entry's idle time: ``renew`` resets it (XCLAIM JUSTID by the owner), a fetcher

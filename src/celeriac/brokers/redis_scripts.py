@@ -309,13 +309,24 @@ return stored
 """
 )
 
-# KEYS: a bounded stream.  ARGV: max length, oldest id to keep, then one item per entry (field d).
+# KEYS: a bounded stream, its index (a zset: each entry id scored by the number of items appended up
+# to and including that entry).  ARGV: max items, oldest id to keep (by age), then per entry: its item
+# count and its packed items (packing.py).  The index lets whole entries older than the newest
+# ``max items`` be cut without reading them; before any count cut, fewer than ``max items`` were counted.
 APPEND = """
-local key = KEYS[1]
-for i = 3, #ARGV do
-  redis.call('XADD', key, '*', 'd', ARGV[i])
+local key, index = KEYS[1], KEYS[2]
+local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+local total = tonumber(top[2] or '0')
+for i = 3, #ARGV, 2 do
+  total = total + tonumber(ARGV[i])
+  redis.call('ZADD', index, total, redis.call('XADD', key, '*', 'b', ARGV[i + 1]))
 end
-redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[1])
 redis.call('XTRIM', key, 'MINID', '~', ARGV[2])
-return #ARGV - 2
+local floor = total - tonumber(ARGV[1])
+if floor > 0 then
+  local keep = redis.call('ZRANGEBYSCORE', index, '(' .. floor, '+inf', 'LIMIT', 0, 1)[1]
+  if keep then redis.call('XTRIM', key, 'MINID', keep) end
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+end
+return total
 """

@@ -1,9 +1,13 @@
 """Bounded streams (events, broadcast control) and mailboxes (replies) of the Redis broker.
 
-Streams are Redis streams ``P celeriac:s:<name>`` with one field ``d``; the cursor is the entry id.
-A batch of appends is one script call (``APPEND``) that then trims by count and by age (``XTRIM
-MAXLEN ~`` and ``XTRIM MINID ~``): a worker appends three events per task. Mailboxes are lists
-``P celeriac:mb:<box>`` whose expiry each put refreshes; a take pops up to ``limit`` items at once.
+Streams are Redis streams ``P celeriac:s:<name>``. One append is one entry per ``PACK_BYTES`` of
+items, in field ``b`` (``packing.py``): a worker appends three events per task, and an entry per
+event cost Redis more than the rest of the task's work. Entries of older versions hold one item in
+field ``d`` and read as before. The cursor of an item is ``<entry id>:<index>``, and the entry id
+alone for an entry's last item, so a reader that takes whole entries keeps plain stream ids. The
+``APPEND`` script trims by age (``XTRIM MINID ~``) and keeps the entries that hold the newest
+``maxlen`` items, found through the stream's index ``P celeriac:s:<name>:index``. Mailboxes are
+lists ``P celeriac:mb:<box>`` whose expiry each put refreshes; a take pops up to ``limit`` items at once.
 """
 
 from __future__ import annotations
@@ -12,11 +16,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .packing import pack_groups, unpack
 from .redis_connection import MAX_BLOCK
 
 
+def _entry_items(entry_id: bytes | str, fields: dict[bytes, bytes]) -> list[tuple[str, bytes]]:
+    """``(cursor, item)`` pairs of one stream entry, packed or (written by older versions) single."""
+    sid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    packed = fields.get(b"b")
+    if packed is None:
+        return [(sid, bytes(fields[b"d"]))]
+    items = unpack(bytes(packed))
+    last = len(items) - 1
+    return [(sid if at == last else f"{sid}:{at}", item) for at, item in enumerate(items)]
+
+
 class StreamsMixin:
-    """Needs ``self.client`` and ``self.prefix`` from the broker."""
+    """Needs ``self.client``, ``self.prefix`` and ``self.script`` from the broker."""
 
     client: Any
     prefix: str
@@ -29,20 +45,28 @@ class StreamsMixin:
         if not items:
             return
         oldest_ms = int((time.time() - max_age) * 1000)
-        self.script("APPEND", [self._stream_key(stream)], [maxlen, f"{max(oldest_ms, 0)}-0", *items])
+        key = self._stream_key(stream)
+        args: list[Any] = [maxlen, f"{max(oldest_ms, 0)}-0"]
+        for count, body in pack_groups(items):
+            args += [count, body]
+        self.script("APPEND", [key, f"{key}:index"], args)
 
     def stream_read(self, stream: str, after: str | None, *, limit: int, timeout: float) -> list[tuple[str, bytes]]:
         key = self._stream_key(stream)
-        cursor = after or "0-0"
+        cursor, _, index = (after or "0-0").partition(":")
+        found: list[tuple[str, bytes]] = []
+        if index:  # the cursor is inside an entry: the rest of that entry comes first
+            rows = self.client.xrange(key, cursor, cursor)
+            found = _entry_items(*rows[0])[int(index) + 1 :] if rows else []
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            block = max(1, int(min(remaining, MAX_BLOCK) * 1000)) if remaining > 0 else None
-            reply = self.client.xread({key: cursor}, count=limit, block=block)
-            if reply:
-                return [(sid.decode(), bytes(fields[b"d"])) for sid, fields in reply[0][1]]
-            if deadline - time.monotonic() <= 0:
-                return []
+            block = max(1, int(min(remaining, MAX_BLOCK) * 1000)) if remaining > 0 and not found else None
+            reply = self.client.xread({key: cursor}, count=max(1, limit - len(found)), block=block)
+            for entry_id, fields in reply[0][1] if reply else ():
+                found += _entry_items(entry_id, fields)
+            if found or deadline - time.monotonic() <= 0:
+                return found[:limit]
 
     def stream_tail(self, stream: str) -> str | None:
         newest = self.client.xrevrange(self._stream_key(stream), count=1)
