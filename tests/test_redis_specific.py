@@ -119,6 +119,28 @@ def test_key_prefix_isolates_brokers_on_one_server(prefix):
         second.close()
 
 
+def test_a_late_store_over_a_ready_state_changes_nothing_and_publishes_nothing(prefix):
+    backend = backend_from_url(URL, {"global_keyprefix": prefix})
+    raw = _raw()
+    key = f"{prefix}celery-task-meta-late"
+    pubsub = raw.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(key)
+    try:
+        assert pubsub.get_message(timeout=1) is None
+        done = {"task_id": "late", "status": "SUCCESS", "result": "RETRY me", "traceback": None, "children": []}
+        backend.store(done, expires=60)
+        assert pubsub.get_message(timeout=2) is not None
+        before = raw.get(key)
+        backend.store({**done, "status": "RETRY", "result": "SUCCESS?"}, expires=3600)
+        backend.store({"task_id": "late", "status": "PENDING", "result": None}, expires=None)
+        assert raw.get(key) == before
+        assert 0 < raw.ttl(key) <= 3600  # still expires
+        assert pubsub.get_message(timeout=0.5) is None
+    finally:
+        pubsub.close()
+        backend.close()
+
+
 def test_results_use_celery_keys_and_are_published(prefix):
     backend = backend_from_url(URL, {"global_keyprefix": prefix})
     raw = _raw()
