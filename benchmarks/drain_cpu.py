@@ -9,7 +9,9 @@ Queues N no-op tasks on Redis (db 12), starts ``celeriac worker -P prefork -c 2`
 after ``--``), waits until it is ready, and reads the CPU time (user + system) of the worker's
 processes and of the Redis server before the first result and after the last one. Throughput
 alone moves with whatever else the machine runs; CPU per task moves much less, so it is the figure
-to compare when changing the worker. Redis's CPU includes anything else it served meanwhile.
+to compare when changing the worker. Redis's CPU includes anything else it served meanwhile, and
+its network system calls; "scripts" is the time Redis spent running Lua scripts (``EVALSHA`` in
+``INFO commandstats``, reset when the drain starts), where celeriac's own Redis work happens.
 
 With ``--src`` (repeated) the worker is started from each source tree in turn, ``--rounds`` times,
 and the medians are compared: the way to tell a change from the day.
@@ -22,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 import psutil
-from compare_redis import Side, Stamper, enqueue
+import redis
+from compare_redis import REDIS, Side, Stamper, enqueue
 from harness import Worker, machine_note, median
 from latency_ab import TreeSide
 
@@ -45,11 +48,18 @@ def redis_server() -> psutil.Process:
     raise SystemExit("no redis-server process on this machine (Redis's CPU cannot be read)")
 
 
-def one_drain(side: Side, tasks: int, flags: list[str]) -> tuple[float, float, float, float]:
-    """(tasks/s, worker CPU us per task, Redis CPU us per task, peak worker RSS bytes) of one fresh worker."""
+def script_seconds(client: redis.Redis) -> float:
+    """Time Redis has spent running scripts since its statistics were last reset."""
+    stats = client.info("commandstats")
+    return sum(stats.get(name, {}).get("usec", 0) for name in ("cmdstat_evalsha", "cmdstat_eval")) / 1e6
+
+
+def one_drain(side: Side, tasks: int, flags: list[str]) -> tuple[float, float, float, float, float]:
+    """(tasks/s, worker CPU, Redis CPU and Redis script time in us per task, peak worker RSS bytes)."""
     side.flush()
     _, ids = enqueue(side.app().noop, tasks)
     server = redis_server()
+    stats = redis.Redis.from_url(REDIS)
     stamper = Stamper()
     with tempfile.TemporaryDirectory(prefix="celeriac-drain-cpu-") as tmp:
         worker = Worker("celeriac", ["-P", "prefork", "-c", "2", *flags], side.env, Path(tmp) / "worker.log")
@@ -57,16 +67,17 @@ def one_drain(side: Side, tasks: int, flags: list[str]) -> tuple[float, float, f
             worker.wait_ready()
             root = psutil.Process(worker.proc.pid)
             procs = [root, *root.children(recursive=True)]
-            before = cpu_seconds(procs), cpu_seconds([server])
+            stats.config_resetstat()
+            before = cpu_seconds(procs), cpu_seconds([server]), 0.0
             stamps = stamper.wait(set(ids), timeout=60 + tasks / 50)
-            after = cpu_seconds(procs), cpu_seconds([server])
+            after = cpu_seconds(procs), cpu_seconds([server]), script_seconds(stats)
         finally:
             stamper.close()
             worker.stop()
             side.flush()
     rate = (len(ids) - 1) / (max(stamps) - min(stamps))
-    worker_us, redis_us = ((b - a) / tasks * 1e6 for a, b in zip(before, after, strict=True))
-    return rate, worker_us, redis_us, worker.peak_rss
+    worker_us, redis_us, script_us = ((b - a) / tasks * 1e6 for a, b in zip(before, after, strict=True))
+    return rate, worker_us, redis_us, script_us, worker.peak_rss
 
 
 def main() -> None:
@@ -83,20 +94,21 @@ def main() -> None:
                          for src in opts.src] or [Side("celeriac", "redis://127.0.0.1:6379/12", 12, "bench_celeriac",
                                                        flush_dbs=[12])]
     print(f"start: {machine_note()}")
-    runs: dict[int, list[tuple[float, float, float, float]]] = {i: [] for i in range(len(sides))}
+    runs: dict[int, list[tuple[float, float, float, float, float]]] = {i: [] for i in range(len(sides))}
     for number in range(1, opts.rounds + 1):
         for i, side in enumerate(sides):
-            rate, worker_us, redis_us, rss = result = one_drain(side, opts.tasks, opts.flags)
+            rate, worker_us, redis_us, script_us, rss = result = one_drain(side, opts.tasks, opts.flags)
             runs[i].append(result)
             label = f"round {number} {getattr(side, 'src', '') or 'installed'}"
             print(f"{label}: drained {opts.tasks:,} no-op tasks at {rate:,.0f} tasks/s; CPU per task: worker processes "
-                  f"{worker_us:.0f} us, Redis {redis_us:.0f} us; peak worker RSS {rss / 2**20:.0f} MiB", flush=True)
+                  f"{worker_us:.0f} us, Redis {redis_us:.0f} us (scripts {script_us:.0f} us); peak worker RSS "
+                  f"{rss / 2**20:.0f} MiB", flush=True)
     print(f"end: {machine_note()}")
     if opts.rounds > 1 or len(sides) > 1:
         for i, side in enumerate(sides):
-            rates, workers, rediss, _ = zip(*runs[i], strict=True)
+            rates, workers, rediss, scripts, _ = zip(*runs[i], strict=True)
             print(f"{getattr(side, 'src', '') or 'installed'}: medians over {len(rates)} runs: {median(rates):,.0f} tasks/s, "
-                  f"worker {median(workers):.0f} us, Redis {median(rediss):.0f} us per task")
+                  f"worker {median(workers):.0f} us, Redis {median(rediss):.0f} us (scripts {median(scripts):.0f} us) per task")
 
 
 if __name__ == "__main__":
