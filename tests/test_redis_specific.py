@@ -506,6 +506,19 @@ def test_an_append_is_one_stream_entry_whatever_its_item_count(prefix):
         broker.close()
 
 
+def test_a_lone_item_is_stored_as_earlier_versions_read_it(prefix):
+    """Control commands are appended one at a time: workers of earlier versions read field ``d``."""
+    broker = _stream_broker(prefix)
+    try:
+        broker.stream_append("ctl", [b"ping"], maxlen=100, max_age=3600)
+        broker.stream_append("ctl", [b"a", b"b"], maxlen=100, max_age=3600)
+        entries = _raw().xrange(f"{prefix}celeriac:s:ctl")
+        assert entries[0][1] == {b"d": b"ping"} and list(entries[1][1]) == [b"b"]
+        assert _read_all(broker, "ctl") == [b"ping", b"a", b"b"]
+    finally:
+        broker.close()
+
+
 def test_count_trimming_keeps_the_entries_that_hold_the_newest_maxlen_items(prefix):
     broker = _stream_broker(prefix)
     try:

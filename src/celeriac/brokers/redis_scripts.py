@@ -311,15 +311,17 @@ return stored
 
 # KEYS: a bounded stream, its index (a zset: each entry id scored by the number of items appended up
 # to and including that entry).  ARGV: max items, oldest id to keep (by age), then per entry: its item
-# count and its packed items (packing.py).  The index lets whole entries older than the newest
+# count and its items, packed (packing.py; field b) or, for a lone item, as they are (field d, which
+# readers of every version understand).  The index lets whole entries older than the newest
 # ``max items`` be cut without reading them; before any count cut, fewer than ``max items`` were counted.
 APPEND = """
 local key, index = KEYS[1], KEYS[2]
 local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
 local total = tonumber(top[2] or '0')
 for i = 3, #ARGV, 2 do
-  total = total + tonumber(ARGV[i])
-  redis.call('ZADD', index, total, redis.call('XADD', key, '*', 'b', ARGV[i + 1]))
+  local count = tonumber(ARGV[i])
+  total = total + count
+  redis.call('ZADD', index, total, redis.call('XADD', key, '*', count == 1 and 'd' or 'b', ARGV[i + 1]))
 end
 redis.call('XTRIM', key, 'MINID', '~', ARGV[2])
 local floor = total - tonumber(ARGV[1])

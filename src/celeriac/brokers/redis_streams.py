@@ -2,8 +2,9 @@
 
 Streams are Redis streams ``P celeriac:s:<name>``. One append is one entry per ``PACK_BYTES`` of
 items, in field ``b`` (``packing.py``): a worker appends three events per task, and an entry per
-event cost Redis more than the rest of the task's work. Entries of older versions hold one item in
-field ``d`` and read as before. The cursor of an item is ``<entry id>:<index>``, and the entry id
+event cost Redis more than the rest of the task's work. An entry of one item holds it in field
+``d``, as every entry did in earlier versions, so a control command (always alone) still reaches
+workers of those versions. The cursor of an item is ``<entry id>:<index>``, and the entry id
 alone for an entry's last item, so a reader that takes whole entries keeps plain stream ids. The
 ``APPEND`` script trims by age (``XTRIM MINID ~``) and keeps the entries that hold the newest
 ``maxlen`` items, found through the stream's index ``P celeriac:s:<name>:index``. Mailboxes are
@@ -47,8 +48,10 @@ class StreamsMixin:
         oldest_ms = int((time.time() - max_age) * 1000)
         key = self._stream_key(stream)
         args: list[Any] = [maxlen, f"{max(oldest_ms, 0)}-0"]
+        at = 0
         for count, body in pack_groups(items):
-            args += [count, body]
+            args += [count, body if count > 1 else items[at]]  # a lone item goes as it is (field d)
+            at += count
         self.script("APPEND", [key, f"{key}:index"], args)
 
     def stream_read(self, stream: str, after: str | None, *, limit: int, timeout: float) -> list[tuple[str, bytes]]:
