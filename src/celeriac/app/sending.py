@@ -23,6 +23,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_UNUSED_NOW = dt.datetime.min.replace(tzinfo=dt.UTC)  # stands for the time when no deadline needs it
+
+
 def _as_deadline(value: float | dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
     if value is None:
         return None
@@ -61,14 +64,17 @@ def build_message(
         merged = {**route(routes, name, args, kwargs, options, task=task), **merged}
     get = merged.get
     eta, countdown, expires = get("eta"), get("countdown"), get("expires", getattr(task, "expires", None))
-    now = clock() if eta is not None or countdown is not None or expires is not None else None
+    # the clock is read only when a deadline needs it
+    now = clock() if eta is not None or countdown is not None or expires is not None else _UNUSED_NOW
     if eta is None and countdown is not None:
-        eta = now + dt.timedelta(seconds=float(countdown))  # type: ignore[operator]
+        eta = now + dt.timedelta(seconds=float(countdown))
     parent = current_request()
-    parent_id = parent.id if parent is not None else None
+    parent_id = parent_root = None
+    if parent is not None and parent.id:
+        parent_id, parent_root = parent.id, parent.root_id or parent.id
     task_id = get("task_id") or new_id()
-    root_id = get("root_id") or (parent.root_id or parent_id if parent_id else None) or task_id  # type: ignore[union-attr]
-    parent_id = get("parent_id") or parent_id or None
+    root_id = get("root_id") or parent_root or task_id
+    parent_id = get("parent_id") or parent_id
     serializer = get("serializer") or getattr(task, "serializer", None) or conf.task_serializer
     content_type = serializers.get(serializer).content_type
     ignore_result = get("ignore_result")

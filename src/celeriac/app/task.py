@@ -136,17 +136,17 @@ class Task(Generic[P, R]):
         return self.signature(args, kwargs, immutable=True)
 
     def map(self, it: Any) -> Any:
-        from ..canvas import xmap
+        from ..workflows_maps import xmap
 
         return xmap(self.s(), it, app=self.app)
 
     def starmap(self, it: Any) -> Any:
-        from ..canvas import xstarmap
+        from ..workflows_maps import xstarmap
 
         return xstarmap(self.s(), it, app=self.app)
 
     def chunks(self, it: Any, n: int) -> Any:
-        from ..canvas import chunks
+        from ..workflows_maps import chunks
 
         return chunks(self.s(), it, n, app=self.app)
 
