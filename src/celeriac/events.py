@@ -54,7 +54,7 @@ def lamport_tick(seen: int | None = None) -> int:
     """Advance this process's Lamport clock (past ``seen`` if a received clock is given)."""
     global _clock_value
     with _clock_lock:
-        _clock_value = (_clock_value if seen is None or seen < _clock_value else seen) + 1
+        _clock_value = max(_clock_value, seen or 0) + 1
         return _clock_value
 
 
@@ -168,10 +168,17 @@ class EventDispatcher:
     # -- sending ---------------------------------------------------------------------------------
     def event(self, type_: str, **fields: Any) -> dict[str, Any]:
         """An event dict with the fields every Celery event carries."""
-        fields.update(
-            type=type_, hostname=fields.get("hostname") or self.hostname, utcoffset=utcoffset(),
-            pid=_pid, clock=lamport_tick(), timestamp=time.time(),
-        )
+        return self._stamped(type_, fields)
+
+    def _stamped(self, type_: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` (taken over, not copied) with the type, origin, clock and time added."""
+        fields["type"] = type_
+        if not fields.get("hostname"):
+            fields["hostname"] = self.hostname
+        fields["utcoffset"] = utcoffset()
+        fields["pid"] = _pid
+        fields["clock"] = lamport_tick()
+        fields["timestamp"] = time.time()
         return fields
 
     def send(self, type_: str, **fields: Any) -> None:
@@ -179,29 +186,19 @@ class EventDispatcher:
             self._emit(type_, fields)
 
     def _emit(self, type_: str, fields: dict[str, Any]) -> None:
-        """Stamp ``fields`` (taken over, not copied) with what every event carries, and buffer it.
-
-        Senders pay this once per event (a worker three times per task), so it is written out here
-        rather than built through :meth:`event`.
-        """
+        """Stamp ``fields`` (taken over, not copied: a worker sends three events per task) and buffer it."""
         if self._pid != _pid:
             self._adopt_after_fork()
-        fields["type"] = type_
-        if not fields.get("hostname"):
-            fields["hostname"] = self.hostname
-        fields["utcoffset"] = utcoffset()
-        fields["pid"] = _pid
         with self._lock:  # clock and buffer place are taken together: a process's clocks rise along the stream
-            fields["clock"] = lamport_tick()
-            fields["timestamp"] = time.time()
-            self._buffer.append(orjson.dumps(fields, default=safe_repr))
+            event = self._stamped(type_, fields)
+            self._buffer.append(orjson.dumps(event, default=safe_repr))
             size = len(self._buffer)
         if self._thread is None:
             self._ensure_thread()
         if size == _FLUSH_SIZE:  # once per batch: the thread takes the whole buffer when it wakes
             self._wake.set()
-        if self._follower is None and self.listeners._by_type:
-            self.listeners.dispatch(fields)
+        if self._follower is None and self.listeners:
+            self.listeners.dispatch(event)
 
     def task_sent(self, msg: Message) -> None:
         if not self.enabled:
