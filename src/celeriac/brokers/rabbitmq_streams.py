@@ -2,13 +2,14 @@
 
 A stream is a RabbitMQ stream queue: an append-only, replicated log read from any offset without
 consuming it. One ``append`` is one stream message that packs its items (each a 4-byte length and
-the bytes, header ``x-celeriac-pack``; see ``packing.py``), up to ``PACK_BYTES`` a message: a worker
-flushes hundreds of events at once, and a publish and confirm per event cost its connection's loop
-so much CPU that its acks and deliveries waited behind them. The cursor of an item is ``<offset>-<index>``; a plain
-``<offset>`` (an unpacked message) reads as that whole message. Retention is by bytes and age and
-happens a whole segment at a time, so ``maxlen`` is turned into a byte budget
-(``stream_entry_bytes`` per item) and trimming is coarse. A mailbox is a durable queue that deletes
-itself after it has been idle for ``mailbox_expires`` seconds; each item expires after its own ``ttl``.
+the bytes, header ``x-celeriac-pack``; see ``packing.py``), up to ``PACK_BYTES`` a message: a
+worker flushes hundreds of events at once, and a publish and confirm per event cost its
+connection's loop so much CPU that its acks and deliveries waited behind them. The cursor of an
+item is ``<offset>-<index>``; a plain ``<offset>`` (an unpacked message) reads as that whole
+message. Retention is by bytes and age and happens a whole segment at a time, so ``maxlen`` is
+turned into a byte budget (``stream_entry_bytes`` per item) and trimming is coarse. A mailbox is a
+durable queue that deletes itself after it has been idle for ``mailbox_expires`` seconds; each item
+expires after its own ``ttl``.
 
 Every read opens its own short-lived channel so its prefetch and consumer never meet ``fetch``'s.
 """

@@ -22,7 +22,7 @@ from .redis_connection import MAX_BLOCK
 
 
 def _entry_items(entry_id: bytes | str, fields: dict[bytes, bytes]) -> list[tuple[str, bytes]]:
-    """``(cursor, item)`` pairs of one stream entry, packed or (written by older versions) single."""
+    """``(cursor, item)`` pairs of one stream entry: packed items (field ``b``) or a lone one (``d``)."""
     sid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     packed = fields.get(b"b")
     if packed is None:
