@@ -519,6 +519,27 @@ def test_a_lone_item_is_stored_as_earlier_versions_read_it(prefix):
         broker.close()
 
 
+def test_a_read_gathers_items_across_many_entries_up_to_its_limit(prefix):
+    """Entries are read a few at a time (each may hold hundreds of items), but one read still
+    returns as many items as its limit allows when they are there."""
+    from celeriac.brokers.redis_streams import READ_ENTRIES
+
+    broker = _stream_broker(prefix)
+    try:
+        for i in range(3 * READ_ENTRIES):
+            broker.stream_append("ev", [f"e{i}".encode()], maxlen=1000, max_age=3600)
+        asked: list[int] = []
+        real_xread = broker.client.xread
+        broker.client.xread = lambda streams, count, block: asked.append(count) or real_xread(streams, count=count, block=block)
+        got = broker.stream_read("ev", None, limit=2 * READ_ENTRIES + 1, timeout=1)
+        assert asked == [READ_ENTRIES, READ_ENTRIES, 1]
+        assert [item for _, item in got] == [f"e{i}".encode() for i in range(2 * READ_ENTRIES + 1)]
+        rest = broker.stream_read("ev", got[-1][0], limit=1000, timeout=1)
+        assert [item for _, item in rest] == [f"e{i}".encode() for i in range(2 * READ_ENTRIES + 1, 3 * READ_ENTRIES)]
+    finally:
+        broker.close()
+
+
 def test_count_trimming_keeps_the_entries_that_hold_the_newest_maxlen_items(prefix):
     broker = _stream_broker(prefix)
     try:

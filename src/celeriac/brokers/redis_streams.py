@@ -20,6 +20,9 @@ from typing import Any
 from .packing import pack_groups, unpack
 from .redis_connection import MAX_BLOCK
 
+#: entries asked for per XREAD: a packed entry holds up to ``PACK_BYTES`` of items
+READ_ENTRIES = 16
+
 
 def _entry_items(entry_id: bytes | str, fields: dict[bytes, bytes]) -> list[tuple[str, bytes]]:
     """``(cursor, item)`` pairs of one stream entry: packed items (field ``b``) or a lone one (``d``)."""
@@ -62,14 +65,19 @@ class StreamsMixin:
             rows = self.client.xrange(key, cursor, cursor)
             found = _entry_items(*rows[0])[int(index) + 1 :] if rows else []
         deadline = time.monotonic() + timeout
-        while True:
+        while len(found) < limit:
             remaining = deadline - time.monotonic()
+            # wait only while nothing was found; a few entries at a time, as each may hold hundreds of items
             block = max(1, int(min(remaining, MAX_BLOCK) * 1000)) if remaining > 0 and not found else None
-            reply = self.client.xread({key: cursor}, count=max(1, limit - len(found)), block=block)
-            for entry_id, fields in reply[0][1] if reply else ():
+            count = min(READ_ENTRIES, limit - len(found))
+            reply = self.client.xread({key: cursor}, count=count, block=block)
+            entries = reply[0][1] if reply else []
+            for entry_id, fields in entries:
                 found += _entry_items(entry_id, fields)
-            if found or deadline - time.monotonic() <= 0:
-                return found[:limit]
+                cursor = entry_id
+            if (found and len(entries) < count) or (not found and deadline - time.monotonic() <= 0):
+                break  # caught up, or waited long enough
+        return found[:limit]
 
     def stream_tail(self, stream: str) -> str | None:
         newest = self.client.xrevrange(self._stream_key(stream), count=1)
