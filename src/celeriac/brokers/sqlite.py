@@ -23,8 +23,8 @@ from typing import Any
 
 from ..sqlite_db import Database, path_from_url
 from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
-from .sqlite_streams import SQLiteStreams, ThreadWaiters
-from .wakeup import Notifier
+from .sqlite_streams import SQLiteStreams
+from .wakeup import Notifier, ThreadWaiters
 
 READY, DELAYED, LEASED = 0, 1, 2
 
