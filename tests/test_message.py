@@ -38,6 +38,20 @@ def test_rich_argument_types_round_trip():
     assert back.eta == msg.eta
 
 
+def test_rich_values_deep_inside_plain_containers_are_tagged_and_plain_ones_are_not():
+    when = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    ident = uuid.uuid4()
+    kwargs = {"rows": [{"id": 1, "seen": [when, None]}, ("x", {"ref": ident})], "note": "plain"}
+    msg = Message(id="t3", task="x", args=([1, [2.5, True]],), kwargs=kwargs)
+    data = message.encode(msg)
+    body = orjson.loads(orjson.loads(data)["body"])
+    assert body[1]["rows"][0]["seen"][0] == {"__type__": "datetime", "__value__": when.isoformat()}
+    assert body[1]["rows"][1][1]["ref"]["__type__"] == "uuid"
+    assert body[0] == [[1, [2.5, True]]]
+    back = message.decode(data, JSON)
+    assert back.kwargs == {"rows": [{"id": 1, "seen": [when, None]}, ["x", {"ref": ident}]], "note": "plain"}
+
+
 def test_a_celery_style_base64_body_is_accepted():
     body = orjson.dumps([[1], {"k": "v"}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
     envelope = {"body": base64.b64encode(body).decode(), "content-type": "application/json", "content-encoding": "utf-8",

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from .. import backends, brokers, message
+from .. import backends, brokers, message, serializers
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
 from ..exceptions import ImproperlyConfigured, NotRegistered
 from ..result import AsyncResult
@@ -205,8 +205,6 @@ class Celery:
 
     @property
     def accepted_content(self) -> frozenset[str]:
-        from .. import serializers
-
         accept = tuple(self.conf.accept_content)
         cached = getattr(self, "_accepted_cache", None)
         if cached is None or cached[0] != accept:

@@ -46,6 +46,7 @@ class Job:
     acks_late: bool
     received_at: float = field(default_factory=time.time)
     started_at: float | None = None
+    limits: tuple[float | None, float | None] | None = None  # (soft, hard) seconds, once looked up
 
 
 def _utcnow() -> dt.datetime:

@@ -263,12 +263,17 @@ class SlotLoop:
 
 
 def limits_for(job: Job) -> tuple[float | None, float | None]:
-    """(soft, hard) seconds for a job: message header, then task attribute, then global setting."""
-    conf = job.task.app.conf
-    msg = job.message
-    soft = msg.soft_time_limit or job.task.soft_time_limit or conf.task_soft_time_limit
-    hard = msg.time_limit or job.task.time_limit or conf.task_time_limit
-    return (float(soft) if soft else None, float(hard) if hard else None)
+    """(soft, hard) seconds for a job: message header, then task attribute, then global setting.
+
+    Looked up once per job: a prefork child needs them when it announces the task and again to run it.
+    """
+    if job.limits is None:
+        conf = job.task.app.conf
+        msg = job.message
+        soft = msg.soft_time_limit or job.task.soft_time_limit or conf.task_soft_time_limit
+        hard = msg.time_limit or job.task.time_limit or conf.task_time_limit
+        job.limits = (float(soft) if soft else None, float(hard) if hard else None)
+    return job.limits
 
 
 class LoopRunner:
