@@ -267,7 +267,7 @@ class MemoryBroker(Broker):
             while True:
                 now = time.time()
                 queue = s.mailboxes[box]
-                taken = []
+                taken: list[bytes] = []
                 while queue and len(taken) < limit:
                     expires, item = queue.popleft()
                     if expires >= now:

@@ -13,14 +13,16 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import cast
 
 import aiormq
 from aiormq import spec
-from aiormq.abc import AbstractChannel, DeliveredMessage
+from aiormq.abc import AbstractChannel, DeliveredMessage, FieldTable
 
 from .base import DeadLetter
+from .rabbitmq_consumers import delivery_tag
 from .rabbitmq_link import Link
-from .rabbitmq_publish import resend_of, send
+from .rabbitmq_publish import Envelope, resend_of, send
 from .rabbitmq_topology import (
     DELAY_LEVELS,
     H_DEAD_ID,
@@ -116,25 +118,25 @@ async def _drop_matching(link: Link, real: str, match: Callable[[DeliveredMessag
     async with browsing(link, real) as (channel, taken):
         chosen = [m for m in taken if match(m)]
         for message in chosen:
-            await channel.basic_ack(message.delivery.delivery_tag)
+            await channel.basic_ack(delivery_tag(message))
         return len(chosen)
 
 
 def dead_letter_of(queue: str, message: DeliveredMessage) -> DeadLetter:
     headers = message.header.properties.headers or {}
     deaths = headers.get("x-death") or [{}]
-    first = deaths[0] if isinstance(deaths, list) and deaths else {}
-    reason = headers.get(H_REASON) or f"dead-lettered by RabbitMQ: {first.get('reason', 'unknown')}"
-    failed_at = int(headers.get(H_FAILED_AT) or 0) / 1000 or _epoch(first.get("time")) or time.time()
+    first = cast(FieldTable, deaths[0]) if isinstance(deaths, list) and deaths else {}
+    reason = headers.get(H_REASON) or f"dead-lettered by RabbitMQ: {first.get('reason', 'unknown')!s}"
+    failed_at = int(cast(int, headers.get(H_FAILED_AT) or 0)) / 1000 or _epoch(first.get("time")) or time.time()
     key = headers.get(H_DEAD_ID) or message.header.properties.message_id or ""
     return DeadLetter(
-        f"{queue}:{key}",
+        f"{queue}:{key!s}",
         str(headers.get(H_QUEUE) or queue),
         message.header.properties.message_id or "",
         message.body,
         _text(reason),
         float(failed_at),
-        int(headers.get(H_DELIVERED) or 0),
+        int(cast(int, headers.get(H_DELIVERED) or 0)),
     )
 
 
@@ -168,14 +170,15 @@ async def requeue_dead(link: Link, ids: Sequence[str]) -> int:
             chosen = [m for m in taken if dead_letter_of(queue, m).id in chosen_ids]
             await send(link, [_fresh(queue, m) for m in chosen])
             for message in chosen:
-                await channel.basic_ack(message.delivery.delivery_tag)
+                await channel.basic_ack(delivery_tag(message))
             moved += len(chosen)
     return moved
 
 
-def _fresh(queue: str, message: DeliveredMessage):  # type: ignore[no-untyped-def]
+def _fresh(queue: str, message: DeliveredMessage) -> Envelope:
     envelope = resend_of(queue, message, 0)
     headers = envelope.properties.headers
+    assert headers is not None, "resend_of sets the headers"
     for key in (H_REASON, H_FAILED_AT, H_DEAD_ID, "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason"):
         headers.pop(key, None)
     return envelope

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from aiormq.abc import DeliveredMessage
+from aiormq.abc import DeliveredMessage, FieldTable
 
 from .base import Delivery
-from .rabbitmq_consumers import Subscriptions, wait_any
+from .rabbitmq_consumers import Subscriptions, delivery_tag, wait_any
 from .rabbitmq_link import LOST, Link
 from .rabbitmq_publish import Envelope, resend_of, send
 from .rabbitmq_topology import H_DEAD_ID, H_ENQUEUED, H_FAILED_AT, H_REASON, delivery_count
@@ -39,7 +40,7 @@ class Held:
 class Claims:
     """The messages this process holds, and the lease keeper that returns expired ones."""
 
-    def __init__(self, link: Link, *, consumer_args: dict[str, object]) -> None:
+    def __init__(self, link: Link, *, consumer_args: FieldTable) -> None:
         self.link = link
         self.held: dict[str, Held] = {}
         self._fetching = asyncio.Lock()
@@ -71,13 +72,13 @@ class Claims:
 
     def _hold(self, queue: str, message: DeliveredMessage, consumer: str, expires: float) -> Delivery:
         props = message.header.properties
-        tag = f"{self.link.generation}:{message.delivery.delivery_tag}"
+        tag = f"{self.link.generation}:{message.delivery_tag}"
         delivery = Delivery(
             queue,
             message.body,
             props.message_id or "",
             tag,
-            delivery_count(props.headers, bool(message.delivery.redelivered)),
+            delivery_count(props.headers, bool(message.redelivered)),
             props.priority or 0,
         )
         self.held[tag] = Held(delivery, message, self.link.generation, consumer, expires)
@@ -101,7 +102,7 @@ class Claims:
     async def _ack_original(self, message: DeliveredMessage) -> None:
         self.subs.settled(message)
         with contextlib.suppress(*LOST):
-            await message.channel.basic_ack(message.delivery.delivery_tag)
+            await message.channel.basic_ack(delivery_tag(message))
 
     async def _put_back(self, items: Sequence[tuple[str, DeliveredMessage, int]], delay: float = 0.0) -> None:
         items = [item for item in items if item[0]]  # a queue-less message stays unacked: RabbitMQ keeps it
@@ -134,7 +135,9 @@ class Claims:
             return False
         real = self.link.topology.queue(delivery.queue)
         envelope = resend_of(delivery.queue, held.message, delivery.delivery_count)
-        envelope.properties.headers.update({H_REASON: reason, H_FAILED_AT: int(failed_at * 1000), H_DEAD_ID: dead_id})
+        headers = envelope.properties.headers
+        assert headers is not None, "resend_of sets the headers"
+        headers.update({H_REASON: reason, H_FAILED_AT: int(failed_at * 1000), H_DEAD_ID: dead_id})
         await send(self.link, [Envelope(delivery.queue, envelope.body, envelope.properties, 0, self.link.topology.dlx, real)])
         await self._ack_original(held.message)
         return True
@@ -146,7 +149,7 @@ class Claims:
     def oldest_enqueued(self, queue: str) -> float | None:
         """Earliest first-publish time among held messages of ``queue`` (see docs on stats)."""
         times = [
-            int((h.message.header.properties.headers or {}).get(H_ENQUEUED, 0) or 0) / 1000
+            int(cast(int, (h.message.header.properties.headers or {}).get(H_ENQUEUED, 0) or 0)) / 1000
             for h in self.held.values()
             if h.delivery.queue == queue
         ]
@@ -184,7 +187,7 @@ class Claims:
 
 
 def _counted(message: DeliveredMessage) -> int:
-    return delivery_count(message.header.properties.headers, bool(message.delivery.redelivered))
+    return delivery_count(message.header.properties.headers, bool(message.redelivered))
 
 
 def _uncounted_return(message: DeliveredMessage) -> bool:
@@ -193,4 +196,4 @@ def _uncounted_return(message: DeliveredMessage) -> bool:
     It is republished with that lost delivery counted, so a message that keeps killing workers
     is counted exactly each time, not just "at least twice"."""
     headers = message.header.properties.headers or {}
-    return bool(message.delivery.redelivered) and "x-delivery-count" not in headers
+    return bool(message.redelivered) and "x-delivery-count" not in headers

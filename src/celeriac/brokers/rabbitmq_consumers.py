@@ -17,9 +17,10 @@ import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import aiormq
-from aiormq.abc import AbstractChannel, DeliveredMessage
+from aiormq.abc import AbstractChannel, ConsumerCallback, DeliveredMessage, FieldTable
 
 from .rabbitmq_link import LOST, Link
 from .rabbitmq_topology import H_QUEUE, queue_of_delay_key
@@ -33,7 +34,7 @@ Item = tuple[str, DeliveredMessage]
 class Subscriptions:
     """The consumers on the ``cons`` channel and what they delivered that nobody claimed yet."""
 
-    def __init__(self, link: Link, consumer_args: dict[str, object]) -> None:
+    def __init__(self, link: Link, consumer_args: FieldTable) -> None:
         self.link = link
         self.args = consumer_args
         self.channel: AbstractChannel | None = None
@@ -67,7 +68,7 @@ class Subscriptions:
 
     def settled(self, message: DeliveredMessage) -> None:
         """A delivery was acked: its consumer's window has room again."""
-        tag = message.delivery.consumer_tag or ""
+        tag = message.consumer_tag or ""
         if message.channel is self.channel and tag in self.window:
             self.open[tag] -= 1
 
@@ -88,7 +89,7 @@ class Subscriptions:
         return channel
 
     def _on_message(self, message: DeliveredMessage) -> None:
-        tag = message.delivery.consumer_tag or ""
+        tag = message.consumer_tag or ""
         self.open[tag] += 1
         queue = self.queue_of.get(tag) or self._queue_named_in(message)
         self.buffer.append((queue, message))
@@ -108,7 +109,8 @@ class Subscriptions:
     async def _ensure(self, channel: AbstractChannel, queue: str, limit: int, held: int) -> None:
         want = limit - self._count([queue])
         tag = self.tags.get(queue)
-        if want <= 0 or (tag is not None and tag in channel.consumers and self.window[tag] - self.open[tag] >= want):
+        consumers = cast(aiormq.Channel, channel).consumers
+        if want <= 0 or (tag is not None and tag in consumers and self.window[tag] - self.open[tag] >= want):
             return
         if tag is not None:
             await self._cancel(channel, tag)
@@ -119,7 +121,7 @@ class Subscriptions:
         # known before consume-ok: deliveries may arrive ahead of it
         self.queue_of[tag], self.window[tag] = queue, prefetch
         try:
-            await channel.basic_consume(real, self._on_message, arguments=self.args, consumer_tag=tag)
+            await channel.basic_consume(real, consumer_callback(self._on_message), arguments=self.args, consumer_tag=tag)
         except aiormq.exceptions.ChannelNotFoundEntity as exc:  # deleted behind our back
             self.link.forget(real)
             raise ConnectionError(f"queue {real!r} vanished; declaring it again") from exc
@@ -164,6 +166,18 @@ class Subscriptions:
         chosen = {id(m) for _, m in taken}
         self.buffer = [item for item in self.buffer if id(item[1]) not in chosen]
         return taken
+
+
+def consumer_callback(callback: Callable[[DeliveredMessage], None]) -> ConsumerCallback:
+    """A plain function as a consumer callback: aiormq wraps it in a coroutine itself."""
+    return cast(ConsumerCallback, callback)
+
+
+def delivery_tag(message: DeliveredMessage) -> int:
+    """The tag that settles a consumed (``basic.deliver``) or fetched (``basic.get-ok``) message."""
+    tag = message.delivery_tag
+    assert tag is not None, "only basic.deliver and basic.get-ok carry a delivery tag"
+    return tag
 
 
 async def wait_any(events: Sequence[asyncio.Event], closing: asyncio.Future[object] | None, timeout: float) -> None:

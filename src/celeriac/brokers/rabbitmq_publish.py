@@ -12,11 +12,12 @@ import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aiormq
 from aiormq import spec
 from aiormq.abc import DeliveredMessage
+from pamqp.base import Frame
 
 from .base import Outgoing
 from .rabbitmq_link import Link
@@ -82,7 +83,7 @@ async def send(link: Link, envelopes: Sequence[Envelope]) -> None:
         while pending:
             rounds += 1
             if rounds > _MAX_ROUNDS:
-                raise aiormq.exceptions.DeliveryError(None, None)
+                raise aiormq.exceptions.DeliveryError(None, cast(Frame, None))
             channel = await link.channel("pub")
             routes = [await _route(link, e) for e in pending]
             results = await _publish_all(channel, pending, routes)

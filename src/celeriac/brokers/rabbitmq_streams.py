@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiormq import spec
 from aiormq.abc import DeliveredMessage
 
 from .packing import PACK_BYTES, pack_groups
 from .packing import unpack as unpack_body
+from .rabbitmq_consumers import consumer_callback, delivery_tag
 from .rabbitmq_link import Link
 from .rabbitmq_publish import Envelope, send
 from .rabbitmq_topology import stream_args
@@ -48,7 +49,7 @@ async def _collect(link: Link, real: str, limit: int, timeout: float, arguments:
 
     async with link.scratch() as channel:
         await channel.basic_qos(prefetch_count=max(1, limit))
-        ok = await channel.basic_consume(real, on_message, arguments=arguments)
+        ok = await channel.basic_consume(real, consumer_callback(on_message), arguments=arguments)
         wait = timeout
         while len(inbox) < limit:
             arrived.clear()
@@ -59,13 +60,13 @@ async def _collect(link: Link, real: str, limit: int, timeout: float, arguments:
             wait = QUIET
         taken = inbox[:limit]
         if taken and arguments.get("x-stream-offset") is None:
-            await channel.basic_ack(taken[-1].delivery.delivery_tag, multiple=True)
-        await channel.basic_cancel(ok.consumer_tag)
+            await channel.basic_ack(delivery_tag(taken[-1]), multiple=True)
+        await channel.basic_cancel(cast(str, ok.consumer_tag))
         return channel, taken
 
 
 def _offset(message: DeliveredMessage) -> int:
-    return int((message.header.properties.headers or {}).get("x-stream-offset", -1))
+    return int(cast(int, (message.header.properties.headers or {}).get("x-stream-offset", -1)))
 
 
 def packs(items: Sequence[bytes], limit: int = PACK_BYTES) -> list[bytes]:

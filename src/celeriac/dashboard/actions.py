@@ -59,7 +59,7 @@ def action(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 def _seconds(params: dict[str, Any], name: str) -> float | None:
     value = params.get(name)
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     try:
         seconds = float(value)

@@ -136,7 +136,7 @@ class AsyncPool:
         run = asyncio.create_task(execute_async(job.task, job.request, soft, hard))
         self.running[job.message.id] = (job, run)
         try:
-            outcome = await run
+            outcome: object = await run
         except asyncio.CancelledError:
             if job.message.id not in self._terminated:
                 self.holdings.unhold(job.delivery)
