@@ -55,8 +55,15 @@ def batched_sends() -> Iterator[None]:
     for send in pending:
         by_app.setdefault(id(send.app), []).append(send)
     for sends in by_app.values():
-        for start in range(0, len(sends), BATCH_SIZE):
-            _send(sends[start:start + BATCH_SIZE])
+        _send_batches([sends[start:start + BATCH_SIZE] for start in range(0, len(sends), BATCH_SIZE)])
+
+
+def _send_batches(batches: list[list[_Send]]) -> None:
+    """Record and publish messages of one app, one broker call per batch, and announce every batch sent."""
+    app = batches[0][0].app
+    app.broker.publish_recorded_batches(
+        [([send.outgoing for send in sends], [meta for send in sends for meta in send.metas]) for sends in batches],
+        app.backend, app.result_expires, lambda index: _announce(batches[index]))
 
 
 def _send(sends: list[_Send]) -> None:
@@ -64,6 +71,12 @@ def _send(sends: list[_Send]) -> None:
     app = sends[0].app
     metas = [meta for send in sends for meta in send.metas]
     app.broker.publish_recorded([send.outgoing for send in sends], app.backend, metas, app.result_expires)
+    _announce(sends)
+
+
+def _announce(sends: list[_Send]) -> None:
+    """``after_task_publish`` and ``task-sent`` for messages that are out."""
+    app = sends[0].app
     for send in sends:
         if send.headers is not None:
             signals.after_task_publish.send(sender=send.msg.task, body=send.outgoing.payload, headers=send.headers,

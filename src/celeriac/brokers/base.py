@@ -21,7 +21,7 @@ Semantics every broker keeps (``tests/contract/test_broker_contract.py`` checks 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,15 @@ class Broker(abc.ABC):
         if metas:
             backend.store_many(metas, expires=expires)
         self.publish_many(messages)
+
+    def publish_recorded_batches(self, batches: Sequence[tuple[Sequence[Outgoing], Sequence[dict[str, Any]]]],
+                                 backend: Any, expires: float | None, sent: Callable[[int], None]) -> None:
+        """``publish_recorded`` for each (messages, records) batch in order, calling ``sent(index)``
+        after each one is published. A broker may overlap the batches' round trips; it still calls
+        ``sent`` for every batch that went out before raising for one that did not."""
+        for index, (messages, metas) in enumerate(batches):
+            self.publish_recorded(messages, backend, metas, expires)
+            sent(index)
 
     def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
                expires: float | None) -> None:

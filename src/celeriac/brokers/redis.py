@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import redis_scripts as scripts
@@ -122,6 +122,20 @@ class RedisBroker(StreamsMixin, Broker):
         if not self._same_server(backend):
             return super().publish_recorded(messages, backend, metas, expires)
         self._recorded(backend, metas, expires, self._publish_ops(messages))
+
+    def publish_recorded_batches(self, batches: Sequence[tuple[Sequence[Outgoing], Sequence[dict[str, Any]]]],
+                                 backend: Any, expires: float | None, sent: Callable[[int], None]) -> None:
+        """One script call per batch, each written before the previous reply is read: Redis runs a
+        batch while the next one is encoded and the one before is announced."""
+        if len(batches) < 2 or not self._same_server(backend):
+            return super().publish_recorded_batches(batches, backend, expires, sent)
+        def calls() -> Iterator[tuple[list[str], list[Any]]]:
+            for messages, metas in batches:
+                keys, store_args = backend.store_arguments(metas, expires)
+                yield keys, [*store_args, *self._publish_ops(messages)]
+
+        default = self.client  # registers the scripts on first use
+        self._direct.call_many(self._scripts["RECORDED"], calls(), default, sent)
 
     def settle(self, deliveries: Sequence[Delivery], backend: Any, metas: Sequence[dict[str, Any]],
                expires: float | None) -> None:

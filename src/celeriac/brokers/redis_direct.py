@@ -20,7 +20,8 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .redis_connection import CONNECTION_ERRORS, Outage
@@ -54,6 +55,31 @@ class DirectScripts:
             return script(keys=keys, args=args, client=client)
         return reply
 
+    def call_many(self, script: Any, calls: Iterable[tuple[Sequence[str], Sequence[Any]]], client: Any,
+                  done: Callable[[int], None], depth: int = 2) -> None:
+        """Run ``script`` once per (keys, args), in order, with up to ``depth`` calls in flight.
+
+        ``calls`` may be built lazily: Redis runs one call while the next is built and the one
+        before is reported through ``done(index)``, called once each call is known to have run. A call
+        the shortcut could not complete (script not loaded, connection lost: from there on the
+        replies are unknown) runs again through the ordinary path, as ``call`` does for one. A
+        script error is raised once every call was made, after ``done`` for those that ran.
+        """
+        conn = None if self.outage.down else self._connection(client.connection_pool)
+        pipeline = _Pipeline(self, script, client, conn, done)
+        try:
+            for index, (keys, args) in enumerate(calls):
+                pipeline.write(index, keys, args)
+                while len(pipeline.flight) >= depth:
+                    pipeline.land_oldest()
+            while pipeline.flight:
+                pipeline.land_oldest()
+        finally:
+            if pipeline.flight and pipeline.conn is not None:  # left early: unread replies would answer the next call
+                self._drop(client.connection_pool, pipeline.conn)
+        if pipeline.failures:
+            raise pipeline.failures[0]
+
     def _connection(self, pool: Any) -> Any:
         """This thread's connection from ``pool`` (one per pool: a fetcher's client retries differently)."""
         held: dict[int, Any] | None = getattr(self._local, "held", None)
@@ -80,3 +106,55 @@ class DirectScripts:
                 conn.disconnect()
         self._open = weakref.WeakSet()
         self._local = threading.local()
+
+
+class _Pipeline:
+    """The calls of one ``call_many`` written ahead of their replies on a thread's own connection."""
+
+    def __init__(self, direct: DirectScripts, script: Any, client: Any, conn: Any, done: Callable[[int], None]) -> None:
+        self.direct = direct
+        self.script = script
+        self.client = client
+        self.conn = conn  # None: the ordinary path for every call from now on
+        self.done = done
+        self.flight: deque[tuple[int, Sequence[str], Sequence[Any]]] = deque()
+        self.failures: list[Exception] = []
+
+    def write(self, index: int, keys: Sequence[str], args: Sequence[Any]) -> None:
+        if self.conn is None:
+            self._ordinary(index, keys, args)
+            return
+        self.flight.append((index, keys, args))
+        try:
+            self.conn.send_packed_command(self.conn.pack_command("EVALSHA", self.script.sha, len(keys), *keys, *args))
+        except CONNECTION_ERRORS as exc:
+            self._lost(exc)
+
+    def land_oldest(self) -> None:
+        """Read the oldest call's reply and report it."""
+        index, keys, args = self.flight[0]
+        try:
+            self.conn.read_response()
+        except NoScriptError:
+            self.flight.popleft()
+            self._ordinary(index, keys, args)
+        except CONNECTION_ERRORS as exc:
+            self._lost(exc)
+        except redis.exceptions.ResponseError as exc:
+            self.flight.popleft()
+            self.failures.append(exc)
+        else:
+            self.flight.popleft()
+            self.done(index)
+
+    def _ordinary(self, index: int, keys: Sequence[str], args: Sequence[Any]) -> None:
+        self.script(keys=keys, args=args, client=self.client)
+        self.done(index)
+
+    def _lost(self, exc: Exception) -> None:
+        """Every call in flight goes again through the ordinary path, and so do the ones after."""
+        logger.debug("script connection lost (%r); calling again through the pool", exc)
+        self.direct._drop(self.client.connection_pool, self.conn)
+        self.conn = None
+        while self.flight:
+            self._ordinary(*self.flight.popleft())
