@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import celeriac
 
 EXAMPLE = '''
 from celeriac import Celery
@@ -39,3 +42,12 @@ def test_mypy_checks_delay_arguments_and_result_types(tmp_path):
     assert 'Revealed type is "int"' in out
     assert 'Revealed type is "bytes"' in out
     assert "Found 2 errors in 1 file" in out
+
+
+def test_the_package_itself_type_checks():
+    """celeriac ships ``py.typed``: its own annotations are what users' type checkers rely on."""
+    package = Path(celeriac.__file__).parent
+    run = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", str(package)],
+                         capture_output=True, text=True, cwd=package.parent.parent)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "Success: no issues found" in run.stdout

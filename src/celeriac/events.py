@@ -121,6 +121,13 @@ def listeners_of(app: Celery) -> Listeners:
     return found
 
 
+def _flush_at_exit(ref: weakref.ref[EventDispatcher]) -> None:
+    """Events still buffered when the process ends are appended, if the dispatcher is still alive."""
+    dispatcher = ref()
+    if dispatcher is not None:
+        dispatcher.flush()
+
+
 class EventDispatcher:
     """Buffers events and appends them to the broker's event stream in batches."""
 
@@ -137,8 +144,7 @@ class EventDispatcher:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._closed = False
-        ref = weakref.ref(self)
-        atexit.register(lambda: (d := ref()) is not None and d.flush())
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     # -- the listener API -----------------------------------------------------------------------
     def on(self, type_: str, fn: Listener | None = None) -> Any:

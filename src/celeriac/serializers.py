@@ -127,8 +127,8 @@ def json_dumps(value: Any) -> bytes:
 def json_loads(data: bytes | str) -> Any:
     """Decode JSON bytes, turning tagged objects back into Python values."""
     value = orjson.loads(data)
-    needle = b'"__type__"' if isinstance(data, (bytes, bytearray, memoryview)) else '"__type__"'
-    return untag(value) if needle in data else value
+    tagged = '"__type__"' in data if isinstance(data, str) else b'"__type__"' in data
+    return untag(value) if tagged else value
 
 
 def _msgpack_dumps(value: Any) -> bytes:

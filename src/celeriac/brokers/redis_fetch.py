@@ -92,8 +92,8 @@ class Fetcher:
         streams: dict[str, tuple[int, str, int | None]] = {}
         for qi, queue in enumerate(queues):
             base = self.broker.base(queue)
-            for prio in range(9, -1, -1):
-                streams[f"{base}:{prio}"] = (qi, queue, prio)
+            for level in range(9, -1, -1):
+                streams[f"{base}:{level}"] = (qi, queue, level)
             streams[f"{base}:tick"] = (qi, queue, None)
         command = ["XREADGROUP", "GROUP", GROUP, consumer, "COUNT", limit, "BLOCK", max(1, int(wait * 1000)), "STREAMS"]
         reply = self._blocking_call([*command, *streams, *[">"] * len(streams)])
