@@ -25,9 +25,16 @@ async def fetch(url: str) -> bytes:
     return url.encode()
 
 
+@app.task(bind=True, max_retries=3)
+def charge(self: object, order_id: int) -> str:
+    return str(order_id)
+
+
 add.delay("x", "y")
 reveal_type(add.delay(1, 2).get())
 reveal_type(fetch.delay("u").get())
+charge.delay("order")
+reveal_type(charge.delay(7).get())
 '''
 
 
@@ -41,7 +48,9 @@ def test_mypy_checks_delay_arguments_and_result_types(tmp_path):
     assert 'Argument 2 to "delay" of "Task" has incompatible type "str"; expected "int"' in out
     assert 'Revealed type is "int"' in out
     assert 'Revealed type is "bytes"' in out
-    assert "Found 2 errors in 1 file" in out
+    assert out.count('incompatible type "str"; expected "int"') == 3  # the bound task's self is not an argument
+    assert 'Revealed type is "str"' in out
+    assert "Found 3 errors in 1 file" in out
 
 
 def test_the_package_itself_type_checks():

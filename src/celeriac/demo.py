@@ -9,10 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any, cast
-
-if TYPE_CHECKING:
-    from .app.task import Task
+from typing import Any
 
 DEMO_APP = "celeriac.demo_tasks"
 
@@ -25,18 +22,15 @@ def _send_round(n: int) -> list[tuple[str, Any]]:
     from . import demo_tasks as t
 
     first = n == 1
-    # bound tasks: the type ``@app.task`` gives them still counts ``self`` among the arguments
-    call_flaky_api = cast("Task[[int], str]", t.call_flaky_api)
-    resize_video = cast("Task[[int], str]", t.resize_video)
     sent = [("add(2, 3)", t.add.delay(2, 3)), ("fetch_page", t.fetch_page.delay(f"https://example.org/{n}"))]
     if first or n % 3 == 0:
         sent.append(("make_report", t.make_report.delay(f"customer-{n}")))
     if first or n % 5 == 0:
-        sent.append(("call_flaky_api (retries)", call_flaky_api.delay(2)))
+        sent.append(("call_flaky_api (retries)", t.call_flaky_api.delay(2)))
         sent.append(("divide(1, 0) (fails)", t.divide.delay(1, 0)))
     if first or n % 7 == 0:
         sent.append(("add in 5s (countdown)", t.add.apply_async((n, n), countdown=5)))
-        sent.append(("resize_video (progress)", resize_video.delay(50)))
+        sent.append(("resize_video (progress)", t.resize_video.delay(50)))
     return sent
 
 

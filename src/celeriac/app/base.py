@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from .. import backends, brokers, message, serializers
 from ..config import DEFAULT_SQLITE_URL, Settings, as_seconds, env_overrides, from_object
@@ -24,7 +24,7 @@ from .imports import django_installed_apps, import_object, import_related
 from .publisher import publish, store_progress
 from .registry import current_app as current_app  # re-exported: celeriac.app.base.current_app
 from .sending import build_message, utcnow
-from .task import Task, TaskDecorator, make_task
+from .task import BoundTaskDecorator, Task, TaskDecorator, make_task
 
 if TYPE_CHECKING:
     from ..backends.base import ResultBackend
@@ -228,7 +228,13 @@ class Celery:
 
     @overload
     def task(
-        self, *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
+        self, *, name: str | None = ..., bind: Literal[True], base: type[Task[Any, Any]] | None = ..., **options: Any
+    ) -> BoundTaskDecorator: ...
+
+    @overload
+    def task(
+        self, *, name: str | None = ..., bind: Literal[False] = ..., base: type[Task[Any, Any]] | None = ...,
+        **options: Any,
     ) -> TaskDecorator: ...
 
     def task(self, fun: Callable[..., Any] | None = None, *, name: str | None = None, bind: bool = False,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
-from .task import Task, TaskDecorator
+from .task import BoundTaskDecorator, Task, TaskDecorator
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,7 +52,13 @@ def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
 
 @overload
 def shared_task(
-    *, name: str | None = ..., bind: bool = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
+    *, name: str | None = ..., bind: Literal[True], base: type[Task[Any, Any]] | None = ..., **options: Any
+) -> BoundTaskDecorator: ...
+
+
+@overload
+def shared_task(
+    *, name: str | None = ..., bind: Literal[False] = ..., base: type[Task[Any, Any]] | None = ..., **options: Any
 ) -> TaskDecorator: ...
 
 

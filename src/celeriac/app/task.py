@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from .. import states
 from ..exceptions import MaxRetriesExceededError, Retry
@@ -227,6 +227,16 @@ class TaskDecorator(Protocol):
 
     @overload
     def __call__(self, fun: Callable[P, R], /) -> Task[P, R]: ...
+
+
+class BoundTaskDecorator(Protocol):
+    """What ``@app.task(bind=True)`` returns: the function's first parameter is the task, not an argument."""
+
+    @overload
+    def __call__(self, fun: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, fun: Callable[Concatenate[Any, P], R], /) -> Task[P, R]: ...
 
 
 def make_task(app: Celery, fun: Callable[..., Any], base: type[Task[Any, Any]], options: dict[str, Any]) -> Task[Any, Any]:
