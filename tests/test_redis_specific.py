@@ -220,9 +220,11 @@ def test_closing_a_broker_closes_the_connections_of_every_thread_that_used_it(pr
     name = f"close-{uuid.uuid4().hex[:8]}"
     broker = broker_from_url(URL, {"global_keyprefix": prefix, "client_name": name})
     closed = threading.Event()
+    published = [threading.Event() for _ in range(3)]
 
     def publish(i: int) -> None:
         broker.publish("closing", b"x", message_id=f"m{i}")
+        published[i].set()
         closed.wait(10)  # alive, and holding its connection, until the broker is closed
 
     threads = [threading.Thread(target=publish, args=(i,)) for i in range(3)]
@@ -230,13 +232,29 @@ def test_closing_a_broker_closes_the_connections_of_every_thread_that_used_it(pr
         thread.start()
     broker.publish("closing", b"x", message_id="main")
     try:
-        assert _wait_until(lambda: _named_clients(name) >= 4)
+        assert all(event.wait(10) for event in published)
+        assert _named_clients(name) >= 4
         broker.close()
         assert _wait_until(lambda: _named_clients(name) == 0), f"{_named_clients(name)} connection(s) left open"
     finally:
         closed.set()
         for thread in threads:
             thread.join(5)
+
+
+def test_a_script_call_whose_connection_close_took_away_still_goes_through(prefix):
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    try:
+        broker.publish("cut", b"x", message_id="before")
+        pool = broker.client.connection_pool
+        conn = broker._direct._connection(pool)  # this thread's connection, as a call in progress holds it
+        broker._direct.close()  # what close() in another thread does meanwhile: the socket goes
+        broker._direct._drop(pool, conn)  # the call's cleanup before it retries through the pool
+        broker.publish("cut", b"x", message_id="after")
+        got = broker.fetch(["cut"], 10, consumer="c", timeout=2)
+        assert [d.message_id for d in got] == ["before", "after"]
+    finally:
+        broker.close()
 
 
 def _named_clients(name: str) -> int:

@@ -95,7 +95,9 @@ class DirectScripts:
         return conn
 
     def _drop(self, pool: Any, conn: Any) -> None:
-        self._local.held.pop(id(pool), None)
+        held: dict[int, Any] | None = getattr(self._local, "held", None)  # None: close() ran meanwhile
+        if held is not None and held.get(id(pool)) is conn:
+            del held[id(pool)]
         self._open.discard(conn)
         conn.disconnect()
 
