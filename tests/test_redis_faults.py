@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import uuid
 
@@ -63,6 +64,7 @@ def project(tmp_path):
 
     class Project:
         name = client_name
+        client = app
 
         def send(self, name, seconds=0.0, **options):
             return app.send_task("rtasks.job", (name, seconds), **options)
@@ -107,6 +109,51 @@ def test_countdown_longer_than_the_lease_runs_once(project):
 def _kill_connections(name: str) -> int:
     raw = redis.Redis(host="127.0.0.1", port=6379)
     return sum(raw.execute_command("CLIENT", "KILL", "ID", c["id"]) for c in raw.client_list() if c.get("name") == name)
+
+
+def _most_held_by_one_consumer(project) -> int:
+    """The most messages one consumer holds (delivered to it, not yet acked) over the queue's priority streams."""
+    raw = redis.Redis.from_url(URL)
+    base = project.client.broker.base("celery")
+    by_consumer: dict[bytes, int] = {}
+    for prio in range(10):
+        try:
+            summary = raw.xpending(f"{base}:{prio}", "celeriac")
+        except redis.ResponseError:  # no such stream, or no consumer group on it yet
+            continue
+        for consumer in summary["consumers"]:
+            by_consumer[consumer["name"]] = by_consumer.get(consumer["name"], 0) + int(consumer["pending"])
+    return max(by_consumer.values(), default=0)
+
+
+def test_a_batch_fetched_ahead_of_a_long_task_is_given_back_to_other_workers(project):
+    quick_before = [project.send(f"before{i}") for i in range(3)]
+    long_one = project.send("long", 6)
+    quick_after = [project.send(f"after{i}") for i in range(4)]
+    held: list[int] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            held.append(_most_held_by_one_consumer(project))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with project.worker("-P", "prefork", "-c", "1", "--prefetch-multiplier", "4") as first:
+            first.wait_for_line(f"rtasks.job[{long_one.id}] received")
+            assert [r.get(timeout=10) for r in quick_before] == [f"before{i}" for i in range(3)]
+            with project.worker("-P", "prefork", "-c", "1"):
+                assert [r.get(timeout=10) for r in quick_after] == [f"after{i}" for i in range(4)]
+                assert not long_one.ready()  # the quick ones did not wait behind the long task
+            assert long_one.get(timeout=15) == "long"
+    finally:
+        sampling.set()
+        sampler.join(5)
+    # the first slot took the next batch as it started the long task: more than its prefetch of 4 at once
+    assert max(held) >= 5, max(held)
+    assert all(project.runs(f"after{i}") == 1 for i in range(4))
 
 
 def test_killed_connections_under_load_lose_no_task(project):

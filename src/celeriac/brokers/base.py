@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,16 @@ class Delivery:
     tag: str
     delivery_count: int = 1
     priority: int = 0
+
+
+class PendingFetch(Protocol):
+    """A fetch under way: its messages are leased to the consumer from the moment it was started."""
+
+    started: float  # time.monotonic() when it was started: the leases run from then
+
+    def collect(self) -> list[Delivery]:
+        """The claimed messages, the first time it is called (from any thread); [] afterwards or on failure."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +107,14 @@ class Broker(abc.ABC):
         self, queues: Sequence[str], limit: int, *, consumer: str, timeout: float, lease: float | None = None
     ) -> list[Delivery]:
         """Claim up to ``limit`` ready messages, waiting up to ``timeout`` seconds for the first."""
+
+    def fetch_ahead(self, queues: Sequence[str], limit: int, *, consumer: str) -> PendingFetch | None:
+        """Start claiming up to ``limit`` ready messages without waiting for them; ``collect()`` them later.
+
+        A worker slot calls it as it starts the last message it holds, so that the broker's work
+        overlaps the task's. None: this broker has no such call (the slot fetches when it is done).
+        """
+        return None
 
     @abc.abstractmethod
     def ack(self, deliveries: Sequence[Delivery]) -> None:

@@ -38,7 +38,7 @@ from . import redis_scripts as scripts
 from .base import Broker, DeadLetter, Delivery, Outgoing, QueueStats
 from .redis_connection import Outage, close_client, make_client, parse_url, prefix_from
 from .redis_direct import DirectScripts
-from .redis_fetch import Fetcher
+from .redis_fetch import Fetcher, PendingClaim
 from .redis_streams import StreamsMixin
 
 GROUP = "celeriac"
@@ -97,6 +97,20 @@ class RedisBroker(StreamsMixin, Broker):
     def script(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         default = self.client  # registers the scripts on first use
         return self._direct.call(self._scripts[name], keys, args, client or default)
+
+    def start_script(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any) -> Any | None:
+        """Write a script call on this thread's connection without reading the reply (see ``finish_script``)."""
+        default = self.client  # registers the scripts on first use
+        return self._direct.start(self._scripts[name], keys, args, client or default)
+
+    def finish_script(self, conn: Any) -> Any | None:
+        """The reply to ``start_script``; None when the connection was lost."""
+        return self._direct.finish(conn)
+
+    def fetch_ahead(self, queues: Sequence[str], limit: int, *, consumer: str) -> PendingClaim | None:
+        if limit <= 0 or not queues:
+            return None
+        return self.fetcher.claim_ahead(list(queues), limit, consumer)
 
     @property
     def fetcher(self) -> Fetcher:

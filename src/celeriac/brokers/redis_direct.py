@@ -80,6 +80,36 @@ class DirectScripts:
         if pipeline.failures:
             raise pipeline.failures[0]
 
+    def start(self, script: Any, keys: Sequence[str], args: Sequence[Any], client: Any) -> Any | None:
+        """Write one call on this thread's connection and return the connection, its reply unread.
+
+        None when the shortcut is not usable now (an outage, or the write failed): the caller goes
+        the ordinary way. Until ``finish`` reads the reply nothing else may use the connection.
+        """
+        if self.outage.down:
+            return None
+        conn = self._connection(client.connection_pool)
+        try:
+            conn.send_packed_command(conn.pack_command("EVALSHA", script.sha, len(keys), *keys, *args))
+        except CONNECTION_ERRORS as exc:
+            logger.debug("script connection lost (%r)", exc)
+            self._drop(client.connection_pool, conn)
+            return None
+        return conn
+
+    def finish(self, conn: Any) -> Any | None:
+        """The reply to ``start`` (a script error is raised); None when the connection was lost.
+
+        It may run in another thread than ``start``: a lost connection is only closed here, and
+        reconnects when its own thread uses it next.
+        """
+        try:
+            return conn.read_response()
+        except CONNECTION_ERRORS as exc:
+            logger.debug("script connection lost (%r)", exc)
+            conn.disconnect()
+            return None
+
     def _connection(self, pool: Any) -> Any:
         """This thread's connection from ``pool`` (one per pool: a fetcher's client retries differently)."""
         held: dict[int, Any] | None = getattr(self._local, "held", None)

@@ -75,18 +75,29 @@ class Fetcher:
             return got
         return self._block(queues, limit, consumer, wait)
 
-    def _claim(self, queues: list[str], limit: int, consumer: str) -> tuple[list[Delivery], float]:
+    def _claim_arguments(self, queues: list[str], limit: int, consumer: str) -> tuple[list[str], list[Any], int]:
         now_ms = int(time.time() * 1000)
         args = [GROUP, consumer, limit, now_ms, self.lease_ms, self.sweep_ms, self.broker.queues_key, *queues]
-        rows, next_due = self.broker.script("CLAIM", [self.broker.base(q) for q in queues], args, client=self.client)
-        got = [
-            Delivery(queues[qi - 1], bytes(payload), mid.decode(), f"{prio}|{sid.decode()}|{consumer}", int(count), int(prio))
-            for qi, prio, sid, mid, payload, count in rows
-        ]
+        return [self.broker.base(q) for q in queues], args, now_ms
+
+    def _claim(self, queues: list[str], limit: int, consumer: str) -> tuple[list[Delivery], float]:
+        keys, args, now_ms = self._claim_arguments(queues, limit, consumer)
+        rows, next_due = self.broker.script("CLAIM", keys, args, client=self.client)
+        got = _deliveries(rows, queues, consumer)
         wait = self.cap
         if next_due:
             wait = min(wait, max(0.001, (int(next_due) - now_ms) / 1000))
         return got, wait
+
+    def claim_ahead(self, queues: list[str], limit: int, consumer: str) -> PendingClaim | None:
+        """Write a claim on this thread's script connection and return without reading its reply.
+
+        Until the claim is collected, nothing else may use that connection: the slot that started it
+        collects it before it fetches again, or the keeper does while the slot runs a long task.
+        """
+        keys, args, _ = self._claim_arguments(queues, limit, consumer)
+        conn = self.broker.start_script("CLAIM", keys, args, client=self.client)
+        return PendingClaim(self, conn, queues, consumer) if conn is not None else None
 
     def _block(self, queues: list[str], limit: int, consumer: str, wait: float) -> list[Delivery]:
         streams: dict[str, tuple[int, str, int | None]] = {}
@@ -171,3 +182,36 @@ class Fetcher:
             self.client.connection_pool.disconnect()
         except CONNECTION_ERRORS:
             pass
+
+
+def _deliveries(rows: list[Any], queues: list[str], consumer: str) -> list[Delivery]:
+    return [
+        Delivery(queues[qi - 1], bytes(payload), mid.decode(), f"{prio}|{sid.decode()}|{consumer}", int(count), int(prio))
+        for qi, prio, sid, mid, payload, count in rows
+    ]
+
+
+class PendingClaim:
+    """A claim written ahead; its reply is read once, by whichever thread collects it first."""
+
+    def __init__(self, fetcher: Fetcher, conn: Any, queues: list[str], consumer: str) -> None:
+        self.fetcher = fetcher
+        self.conn = conn
+        self.queues = queues
+        self.consumer = consumer
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._collected = False
+
+    def collect(self) -> list[Delivery]:
+        with self._lock:
+            if self._collected:
+                return []
+            self._collected = True
+            try:
+                reply = self.fetcher.broker.finish_script(self.conn)
+            except ResponseError:  # NOSCRIPT, NOGROUP: nothing was claimed; the next fetch repairs it
+                return []
+            if reply is None:  # connection lost: whatever it claimed comes back when its lease runs out
+                return []
+            return _deliveries(reply[0], self.queues, self.consumer)

@@ -3,6 +3,12 @@
 Each slot fetches for itself, so no message hops through a parent process. A keeper thread per
 process renews the leases of everything held, and gives back prefetched messages a slot has
 not started when its current task runs long, so a busy slot never starves an idle one.
+
+While the queue is deep and tasks are quick, a slot starts its next fetch as it starts the last
+message it holds (on brokers that can, ``Broker.fetch_ahead``) and collects it after that task, so
+the broker's work overlaps the task's instead of following it. The slot then holds, for the length
+of one task, the running message and one more batch. If that task runs long, the keeper collects
+the batch and gives it back, as it does with prefetched messages.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from .executor import Outcome, execute, execute_async
 from .handler import Job, TaskHandler
 
 if TYPE_CHECKING:
-    from ..brokers.base import Broker, Delivery
+    from ..brokers.base import Broker, Delivery, PendingFetch
 
 logger = logging.getLogger("celeriac.worker")
 
 RELEASE_AFTER = 0.5  # seconds a task may run before its slot's unstarted prefetch is given back
 FREE_CHECK_EVERY = 0.1
+QUICK_TASK = 0.05  # a slot fetches ahead only while its last task took less than this
 
 
 @dataclass
@@ -39,6 +46,7 @@ class Slot:
     running: Delivery | None = None
     running_since: float = 0.0
     job: Job | None = None
+    ahead: PendingFetch | None = None  # a fetch started before the running task, not yet collected
 
 
 class Holdings:
@@ -64,10 +72,18 @@ class Holdings:
             self.slots.append(slot)
         return slot
 
-    def fill(self, slot: Slot, deliveries: Sequence[Delivery]) -> None:
+    def fill(self, slot: Slot, deliveries: Sequence[Delivery], fetched_at: float | None = None) -> None:
         with self.lock:
             slot.buffer.extend(deliveries)
-            slot.fetched_at = time.monotonic()
+            slot.fetched_at = time.monotonic() if fetched_at is None else fetched_at
+
+    def start_ahead(self, slot: Slot, pending: PendingFetch) -> None:
+        with self.lock:
+            slot.ahead = pending
+
+    def end_ahead(self, slot: Slot) -> None:
+        with self.lock:
+            slot.ahead = None
 
     def next(self, slot: Slot) -> Delivery | None:
         with self.lock:
@@ -130,15 +146,20 @@ class Holdings:
         now = time.monotonic()
         held: list[Delivery] = []
         freed: list[Delivery] = []
+        late: list[PendingFetch] = []
         with self.lock:
             for slot in self.slots:
                 if slot.running is not None:
                     held.append(slot.running)
-                    if slot.buffer and now - slot.running_since > RELEASE_AFTER:
+                    if now - slot.running_since > RELEASE_AFTER:
                         freed.extend(slot.buffer)
                         slot.buffer.clear()
+                        if slot.ahead is not None:  # the slot clears it once it has collected it too
+                            late.append(slot.ahead)
                 held.extend(slot.buffer)
             held.extend(self.loose.values())
+        for pending in late:  # fetched ahead of a task that turned out long: give the batch back
+            freed.extend(pending.collect())  # the first collect gets the batch, later ones nothing
         if freed:
             self.broker.release(freed)
             if self.on_free:
@@ -180,6 +201,7 @@ class SlotLoop:
         self.processed = 0
         self._outage = False
         self._last_full = False
+        self._quick = True  # the last task took less than QUICK_TASK
 
     def run(self, stop: StopFlag, max_tasks: int | None = None, memory_limit_kib: int | None = None) -> None:
         try:
@@ -188,11 +210,17 @@ class SlotLoop:
                 if delivery is None:
                     self._refill()
                     continue
+                if self._quick and self._last_full and not self.slot.buffer:
+                    self._fetch_ahead()
+                started = time.monotonic()
                 self._process(delivery)
+                self._quick = time.monotonic() - started < QUICK_TASK
+                self._collect_ahead()
                 if memory_limit_kib and _rss_kib() > memory_limit_kib:
                     logger.info("child %s above %s KiB after a task: recycling", self.slot.name, memory_limit_kib)
                     break
         finally:
+            self._collect_ahead()
             self.holdings.give_back(self.slot)
             self._flush()
 
@@ -236,6 +264,33 @@ class SlotLoop:
         if batch and self.on_fetch:
             self.on_fetch(batch)
         return bool(batch)
+
+    def _fetch_ahead(self) -> None:
+        try:
+            pending = self.handler.app.broker.fetch_ahead(self.queues, self.prefetch, consumer=self.consumer)
+        except Exception as exc:  # the ordinary fetch after this task reports an outage
+            logger.debug("could not fetch ahead (%r)", exc)
+            return
+        if pending is not None:
+            self.holdings.start_ahead(self.slot, pending)
+
+    def _collect_ahead(self) -> None:
+        """Take in the fetch started ahead (after the keeper, if it is collecting it: the two never
+        read its connection at once, and the slot's next fetch uses that connection)."""
+        pending = self.slot.ahead
+        if pending is None:
+            return
+        try:
+            batch = pending.collect()
+        except Exception as exc:  # what it claimed comes back when its lease runs out
+            logger.debug("could not collect a fetch made ahead (%r)", exc)
+            batch = []
+        finally:
+            self.holdings.end_ahead(self.slot)
+        self._last_full = len(batch) >= self.prefetch
+        self.holdings.fill(self.slot, batch, fetched_at=pending.started)
+        if batch and self.on_fetch:
+            self.on_fetch(batch)
 
     def _process(self, delivery: Delivery) -> None:
         try:
