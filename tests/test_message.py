@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import tracemalloc
 import uuid
 from decimal import Decimal
 
@@ -91,3 +92,17 @@ def test_new_ids_are_distinct_uuid4_text():
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == task_id
     # the variant digit keeps two random bits: all four of its values turn up
     assert {task_id[19] for task_id in ids} == set("89ab")
+
+
+def test_encoded_messages_and_records_hold_only_their_own_bytes():
+    """What a group keeps until it is sent: orjson's working buffer is several KiB whatever the length."""
+    msg = Message(id="t9", task="proj.f", args=(1, 2))
+    record = {"task_id": "t9", "status": "PENDING", "result": None, "children": []}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [message.encode(msg) for _ in range(1000)] + [serializers.json_dumps(record) for _ in range(1000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2 * sum(len(data) + 40 for data in kept), held

@@ -25,6 +25,7 @@ import orjson
 
 from .event_state import State
 from .message import Message, safe_repr
+from .serializers import right_sized
 
 if TYPE_CHECKING:
     from .app.base import Celery
@@ -197,7 +198,7 @@ class EventDispatcher:
             self._adopt_after_fork()
         with self._lock:  # clock and buffer place are taken together: a process's clocks rise along the stream
             event = self._stamped(type_, fields)
-            self._buffer.append(orjson.dumps(event, default=safe_repr))
+            self._buffer.append(right_sized(orjson.dumps(event, default=safe_repr)))
             size = len(self._buffer)
         if self._thread is None:
             self._ensure_thread()

@@ -163,7 +163,7 @@ def encode(message: Message, max_size: int | None = None) -> bytes:
         envelope["body"] = base64.b64encode(body).decode("ascii")
         properties["body_encoding"] = "base64"
     try:
-        data = orjson.dumps(envelope)
+        data = serializers.right_sized(orjson.dumps(envelope))
     except TypeError as exc:
         raise EncodeError(f"task {message.id}: cannot encode headers: {exc}") from exc
     if max_size is not None and len(data) > max_size:
