@@ -45,7 +45,7 @@ class DirectScripts:
             return script(keys=keys, args=args, client=client)
         conn = self._connection(client.connection_pool)
         try:
-            conn.send_packed_command(conn.pack_command("EVALSHA", script.sha, len(keys), *keys, *args))
+            _write(conn, script, keys, args)
             reply = conn.read_response()
         except NoScriptError:
             return script(keys=keys, args=args, client=client)
@@ -90,7 +90,7 @@ class DirectScripts:
             return None
         conn = self._connection(client.connection_pool)
         try:
-            conn.send_packed_command(conn.pack_command("EVALSHA", script.sha, len(keys), *keys, *args))
+            _write(conn, script, keys, args)
         except CONNECTION_ERRORS as exc:
             logger.debug("script connection lost (%r)", exc)
             self._drop(client.connection_pool, conn)
@@ -140,6 +140,11 @@ class DirectScripts:
         self._local = threading.local()
 
 
+def _write(conn: Any, script: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
+    """Send one ``EVALSHA`` of ``script`` on ``conn`` without reading the reply."""
+    conn.send_packed_command(conn.pack_command("EVALSHA", script.sha, len(keys), *keys, *args))
+
+
 class _Pipeline:
     """The calls of one ``call_many`` written ahead of their replies on a thread's own connection."""
 
@@ -158,7 +163,7 @@ class _Pipeline:
             return
         self.flight.append((index, keys, args))
         try:
-            self.conn.send_packed_command(self.conn.pack_command("EVALSHA", self.script.sha, len(keys), *keys, *args))
+            _write(self.conn, self.script, keys, args)
         except CONNECTION_ERRORS as exc:
             self._lost(exc)
 
