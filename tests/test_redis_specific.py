@@ -583,3 +583,125 @@ def test_single_item_entries_of_older_versions_are_read_then_trimmed_by_count(pr
         assert _read_all(broker, "ev") == [b"new2", b"new3", b"new4", b"new5"]
     finally:
         broker.close()
+
+
+# -- calm queues: priority 0 only, claimed by a plain XREADGROUP -------------------------------
+def _count_claim_scripts(broker) -> list[int]:
+    """Wrap ``broker.script`` so the returned list holds the number of CLAIM script calls."""
+    calls = [0]
+    script = broker.script
+
+    def counting(name, keys, args, client=None):
+        if name == "CLAIM":
+            calls[0] += 1
+        return script(name, keys, args, client=client)
+
+    broker.script = counting
+    return calls
+
+
+def test_a_backlog_at_priority_0_is_claimed_in_order_with_one_script_call(prefix, monkeypatch):
+    from celeriac.brokers import redis_fetch
+    from celeriac.brokers.base import Outgoing
+
+    monkeypatch.setattr(redis_fetch, "CALM_FOR", 30.0)
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    try:
+        broker.publish_many([Outgoing("calm", b"x", f"m{i}") for i in range(40)])
+        claims = _count_claim_scripts(broker)
+        got = [d for _ in range(10) for d in broker.fetch(["calm"], 4, consumer="c", timeout=1)]
+        assert [d.message_id for d in got] == [f"m{i}" for i in range(40)]
+        assert {(d.delivery_count, d.priority) for d in got} == {(1, 0)}
+        assert claims[0] == 1  # the first claim found the queue calm; the other nine read the stream
+        broker.ack(got)
+        assert broker.stats(["calm"])[0].in_flight == 0
+    finally:
+        broker.close()
+
+
+def test_a_higher_priority_message_ends_a_calm_run_by_the_next_claim(prefix, monkeypatch):
+    from celeriac.brokers import redis_fetch
+    from celeriac.brokers.base import Outgoing
+
+    monkeypatch.setattr(redis_fetch, "CALM_FOR", 30.0)  # only the mark can end the run
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    try:
+        broker.publish_many([Outgoing("rank", b"x", f"low{i}") for i in range(20)])
+        first = broker.fetch(["rank"], 4, consumer="c", timeout=1) + broker.fetch(["rank"], 4, consumer="c", timeout=1)
+        broker.publish("rank", b"x", message_id="urgent", priority=9)
+        after = [broker.fetch(["rank"], 4, consumer="c", timeout=1) for _ in range(4)]
+        ids = [d.message_id for batch in [first, *after] for d in batch]
+        # the claim that found the mark moved may still have read priority 0; the one after starts with it
+        assert ids.index("urgent") in (8, 12)
+        assert [i for i in ids if i != "urgent"] == [f"low{i}" for i in range(20)]
+    finally:
+        broker.close()
+
+
+def test_a_delayed_message_falls_due_on_time_during_a_calm_run(prefix, monkeypatch):
+    from celeriac.brokers import redis_fetch
+    from celeriac.brokers.base import Outgoing
+
+    monkeypatch.setattr(redis_fetch, "CALM_FOR", 30.0)
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "visibility_timeout": 60})
+    try:
+        for start in range(0, 20_000, 1000):
+            broker.publish_many([Outgoing("due", b"x", f"m{i}") for i in range(start, start + 1000)])
+        broker.fetch(["due"], 1, consumer="c", timeout=1)  # a full claim: the queue is calm
+        eta = time.time() + 0.3
+        # priority 9: once promoted it is claimed first, not behind the backlog at its own priority
+        broker.publish("due", b"x", message_id="delayed", eta=eta, priority=9)
+        seen, arrived = 0, None
+        while arrived is None and seen < 19_999:
+            for d in broker.fetch(["due"], 1, consumer="c", timeout=1):
+                if d.message_id == "delayed":
+                    arrived = time.time()
+                seen += 1
+        assert arrived is not None and seen < 19_999, "the backlog ran out before the delayed message came"
+        assert eta - 0.002 <= arrived < eta + 0.1  # due times are kept in ms
+    finally:
+        broker.close()
+
+
+def test_a_calm_run_recreates_the_groups_when_its_streams_are_deleted(prefix, monkeypatch):
+    from celeriac.brokers import redis_fetch
+    from celeriac.brokers.base import Outgoing
+
+    monkeypatch.setattr(redis_fetch, "CALM_FOR", 30.0)
+    broker = broker_from_url(URL, {"global_keyprefix": prefix})
+    try:
+        broker.publish_many([Outgoing("gone", b"x", f"old{i}") for i in range(10)])
+        assert len(broker.fetch(["gone"], 4, consumer="c", timeout=1)) == 4
+        raw = _raw()
+        raw.delete(*[key for key in raw.scan_iter(match=f"{prefix}celeriac:q:*")])  # as a FLUSHDB would
+        broker.publish_many([Outgoing("gone", b"x", f"new{i}") for i in range(3)])
+        got: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(got) < 3 and time.monotonic() < deadline:
+            got += [d.message_id for d in broker.fetch(["gone"], 4, consumer="c", timeout=1)]
+        assert got == ["new0", "new1", "new2"]
+    finally:
+        broker.close()
+
+
+def test_a_calm_run_still_takes_over_expired_leases(prefix):
+    from celeriac.brokers.base import Outgoing
+
+    broker = broker_from_url(URL, {"global_keyprefix": prefix, "visibility_timeout": 0.5})
+    try:
+        broker.publish_many([Outgoing("lease", b"x", "held")])
+        for start in range(0, 20_000, 1000):
+            broker.publish_many([Outgoing("lease", b"x", f"m{i}") for i in range(start, start + 1000)])
+        (held,) = broker.fetch(["lease"], 1, consumer="dead", timeout=1)  # never acked
+        taken_at = time.monotonic()
+        seen, again = 0, None
+        while again is None and seen < 20_000:
+            for d in broker.fetch(["lease"], 1, consumer="alive", timeout=1):
+                if d.message_id == "held":
+                    again = d
+                seen += 1
+        assert again is not None and seen < 20_000, "the backlog ran out before the lease was taken over"
+        assert again.delivery_count == held.delivery_count + 1
+        assert time.monotonic() - taken_at < 0.5 + 1.0
+    finally:
+        broker.close()

@@ -12,6 +12,8 @@ queue name in braces)::
     P celeriac:q:{q}:dead              stream  dead letters: m, p, r=reason, c=deliveries, f=failed at (ms), pr
     P celeriac:q:{q}:groups            string  marker: the consumer groups of this queue exist
     P celeriac:q:{q}:sweep             string  short-lived gate: one fetcher at a time looks for expired leases
+    P celeriac:q:{q}:mark              string  counter raised by every message not at priority 0 or delayed:
+                                               a fetcher reading priority 0 alone claims in full when it moves
     P celeriac:s:<stream>              stream  events and broadcast control, items packed per append (b),
                                                trimmed by count and age (see redis_streams)
     P celeriac:s:<stream>:index        zset    each entry id scored by the items appended up to it
@@ -107,6 +109,15 @@ class RedisBroker(StreamsMixin, Broker):
         """The reply to ``start_script``; None when the connection was lost."""
         return self._direct.finish(conn)
 
+    def start_commands(self, commands: Sequence[Sequence[Any]], client: Any) -> Any | None:
+        """Write plain commands on this thread's connection of ``client`` (see ``finish_commands``)."""
+        self.client  # noqa: B018 - makes the shortcut on first use
+        return self._direct.start_commands(commands, client)
+
+    def finish_commands(self, conn: Any, count: int) -> list[Any] | None:
+        """The replies to ``start_commands`` (an error reply as its exception); None when the connection was lost."""
+        return self._direct.finish_commands(conn, count)
+
     def fetch_ahead(self, queues: Sequence[str], limit: int, *, consumer: str) -> PendingClaim | None:
         if limit <= 0 or not queues:
             return None
@@ -179,15 +190,20 @@ class RedisBroker(StreamsMixin, Broker):
         for queue in dict.fromkeys(m.queue for m in messages):
             ops += ["s", self.queues_key, queue]
         delayed_queues: dict[str, None] = {}
+        disturbed: dict[str, None] = {}  # queues given a message not at priority 0, or a delayed one
         for m in messages:
             base, prio = self.base(m.queue), _priority(m.priority)
             if m.eta is not None and m.eta > now:
                 ops += ["z", f"{base}:eta", int(m.eta * 1000), delayed_member(m.message_id, m.payload, prio)]
-                delayed_queues[base] = None
+                delayed_queues[base] = disturbed[base] = None
             else:
                 ops += ["x", f"{base}:{prio}", m.message_id, m.payload]
+                if prio:
+                    disturbed[base] = None
         for base in delayed_queues:
             ops += ["t", f"{base}:tick"]
+        for base in disturbed:
+            ops += ["v", f"{base}:mark"]
         return ops
 
     def _ack_ops(self, deliveries: Sequence[Delivery]) -> list[Any]:

@@ -110,6 +110,40 @@ class DirectScripts:
             conn.disconnect()
             return None
 
+    def start_commands(self, commands: Sequence[Sequence[Any]], client: Any) -> Any | None:
+        """Write plain commands (no script) on this thread's connection, their replies unread.
+
+        For callers that have a scripted way to do the same: None (an outage, or the write failed)
+        tells them to take it. Until ``finish_commands`` reads the replies nothing else may use the
+        connection.
+        """
+        if self.outage.down:
+            return None
+        conn = self._connection(client.connection_pool)
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+        except CONNECTION_ERRORS as exc:
+            logger.debug("command connection lost (%r)", exc)
+            self._drop(client.connection_pool, conn)
+            return None
+        return conn
+
+    def finish_commands(self, conn: Any, count: int) -> list[Any] | None:
+        """The ``count`` replies to ``start_commands``, an error reply as its exception (every reply
+        is read, so the connection stays in step); None when the connection was lost."""
+        replies: list[Any] = []
+        try:
+            for _ in range(count):
+                try:
+                    replies.append(conn.read_response())
+                except redis.exceptions.ResponseError as exc:
+                    replies.append(exc)
+        except CONNECTION_ERRORS as exc:
+            logger.debug("command connection lost (%r)", exc)
+            conn.disconnect()
+            return None
+        return replies
+
     def _connection(self, pool: Any) -> Any:
         """This thread's connection from ``pool`` (one per pool: a fetcher's client retries differently)."""
         held: dict[int, Any] | None = getattr(self._local, "held", None)

@@ -21,8 +21,15 @@ local function field(fields, name)
   return nil
 end
 
+-- a message anywhere but priority 0, or a delayed one, changes what a claim must look at: ``mark``
+-- tells fetchers that read priority 0 alone (see redis_fetch.py) to claim in full again
+local function disturb(base)
+  redis.call('INCR', base .. ':mark')
+end
+
 local function add(base, prio, mid, payload, n)
   local key = base .. ':' .. prio
+  if tonumber(prio) ~= 0 then disturb(base) end
   if tonumber(n) > 0 then
     return redis.call('XADD', key, '*', 'm', mid, 'p', payload, 'n', n)
   end
@@ -42,6 +49,7 @@ local function requeue(base, prio, mid, payload, n, due, uid)
     local member = uid .. ':' .. prio .. ':' .. n .. ':' .. #mid .. ':' .. mid .. payload
     redis.call('ZADD', base .. ':eta', due, member)
     redis.call('XADD', base .. ':tick', 'MAXLEN', '~', 16, '*', 't', '1')
+    disturb(base)
   else
     add(base, prio, mid, payload, n)
   end
@@ -142,7 +150,16 @@ for _, base in ipairs(KEYS) do
   local first = redis.call('ZRANGE', base .. ':eta', 0, 0, 'WITHSCORES')
   if first[2] and (next_due == '' or tonumber(first[2]) < tonumber(next_due)) then next_due = first[2] end
 end
-return {out, next_due}
+-- one queue whose messages are all at priority 0: until ``mark`` changes, reading that stream alone
+-- claims what this script would
+local calm = 0
+if #KEYS == 1 then
+  calm = 1
+  for p = 1, 9 do
+    if redis.call('XLEN', KEYS[1] .. ':' .. p) > 0 then calm = 0; break end
+  end
+end
+return {out, next_due, calm, redis.call('GET', KEYS[1] .. ':mark') or '0'}
 """
 )
 
@@ -276,6 +293,7 @@ return removed
 #   x stream mid payload       XADD a ready message        z zset due_ms member   ZADD a delayed one
 #   t stream                   XADD to a queue's tick      s set name             SADD a queue name
 #   a stream group n id1..idn  XACK and XDEL settled entries
+#   v mark                     INCR a queue's mark (a message not at priority 0, or a delayed one)
 RECORDED = (
     STORE_FUNCTION
     + """
@@ -295,6 +313,9 @@ while i <= #ARGV do
   elseif op == 's' then
     redis.call('SADD', ARGV[i + 1], ARGV[i + 2])
     i = i + 3
+  elseif op == 'v' then
+    redis.call('INCR', ARGV[i + 1])
+    i = i + 2
   elseif op == 'a' then
     local n = tonumber(ARGV[i + 3])
     local ids = {unpack(ARGV, i + 4, i + 3 + n)}
