@@ -137,3 +137,45 @@ def test_quick_lines_in_a_forked_child_carry_the_child_process_id(captured):
         child_line = pipe.read().decode()
     os.waitpid(pid, 0)
     assert f" {os.getpid()} " in lines[0] and f" {pid} " in child_line and child_line.endswith(" child")
+
+
+def _worker_setup(fmt: str) -> tuple[logging.Logger, io.StringIO, BatchingHandler]:
+    """A logger of its own set up as the worker sets up the root logger."""
+    logger = logging.getLogger(f"celeriac.test.direct.{time.monotonic_ns()}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    stream = io.StringIO()
+    handler = BatchingHandler(stream, delay=3600)
+    handler.setFormatter(WorkerFormatter(fmt))
+    logger.addHandler(handler)
+    return logger, stream, handler
+
+
+@pytest.mark.parametrize("fmt", [FORMAT, DETAILED, "%(message)s -- %(levelname)s", "%(asctime)s%(message)s",
+                                 "%(created)f %(message)s", "%(asctime)-30s %(message)s"])
+def test_lines_written_directly_read_as_the_records_logging_would_format(fmt, monkeypatch):
+    logger, stream, handler = _worker_setup(fmt)
+    quick = QuickLines(logger, __file__)
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0457)
+    quick.info("Task %s[%s] succeeded in %ss: %s", "proj.add", "id-1", 0.25, "3")
+    handler.addFilter(lambda record: True)  # any filter sends lines through logging's records
+    quick.info("Task %s[%s] succeeded in %ss: %s", "proj.add", "id-1", 0.25, "3")
+    handler.flush()
+    direct, through_records = stream.getvalue().splitlines()
+    assert direct == through_records and "Task proj.add[id-1] succeeded in 0.25s: 3" in direct
+
+
+def test_the_worker_setup_writes_task_lines_without_making_records(monkeypatch):
+    logger, stream, handler = _worker_setup(FORMAT)
+
+    def no_records(record):
+        raise AssertionError("a record was made")
+
+    monkeypatch.setattr(logger, "handle", no_records)
+    QuickLines(logger, __file__).info("Task %s[%s] received", "proj.add", "id-1")
+    handler.flush()
+    assert stream.getvalue().endswith("] Task proj.add[id-1] received\n")
+    second = logging.StreamHandler(io.StringIO())  # a second handler: each must get the record
+    logger.addHandler(second)
+    with pytest.raises(AssertionError, match="a record was made"):
+        QuickLines(logger, __file__).info("Task %s[%s] received", "proj.add", "id-2")
