@@ -6,6 +6,7 @@ task that records every time its body ran.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import threading
@@ -154,6 +155,25 @@ def test_a_batch_fetched_ahead_of_a_long_task_is_given_back_to_other_workers(pro
     # the first slot took the next batch as it started the long task: more than its prefetch of 4 at once
     assert max(held) >= 5, max(held)
     assert all(project.runs(f"after{i}") == 1 for i in range(4))
+
+
+def test_a_high_priority_task_sent_during_a_drain_overtakes_the_backlog(project):
+    from celeriac import group
+
+    backlog = group(project.client.signature("rtasks.job", (f"b{i}", 0.0)) for i in range(3000)).apply_async()
+    with project.worker("-P", "prefork", "-c", "1") as w:
+        w.wait_for_line("succeeded", count=200)  # deep in a backlog at priority 0: claimed by plain reads
+        sent_at = dt.datetime.now(dt.UTC)
+        urgent = project.send("urgent", priority=9)
+        assert urgent.get(timeout=30) == "urgent"
+        backlog.join(timeout=60)
+    urgent_done = urgent.date_done
+    done = [r.date_done for r in backlog.results]
+    overtaken = sum(1 for at in done if at > urgent_done)
+    ran_meanwhile = sum(1 for at in done if sent_at < at < urgent_done)
+    assert overtaken >= 500, f"only {overtaken} backlog tasks were left to overtake"
+    # it waited only for what the worker already held and one more claim, not for a time window
+    assert ran_meanwhile <= 20, ran_meanwhile
 
 
 def test_killed_connections_under_load_lose_no_task(project):
