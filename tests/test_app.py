@@ -120,6 +120,31 @@ def test_old_upper_case_names_are_translated(app):
     assert app.conf.broker_url == "memory://x"
 
 
+def test_a_setting_read_as_an_attribute_follows_every_way_of_changing_it(app):
+    conf = app.conf
+    assert conf.task_default_queue == "celery"  # read once: kept for the next read
+    conf.task_default_queue = "by-attribute"
+    assert conf.task_default_queue == "by-attribute"
+    conf["task_default_queue"] = "by-item"
+    assert conf.task_default_queue == "by-item"
+    conf.update(CELERY_DEFAULT_QUEUE="by-old-name")
+    assert conf.task_default_queue == "by-old-name"
+    conf |= {"task_default_queue": "by-merge"}
+    assert conf.task_default_queue == "by-merge"
+    del conf["task_default_queue"]
+    assert conf.task_default_queue == "celery"
+    conf.setdefault("task_default_queue", "by-setdefault")
+    assert conf.task_default_queue == "by-setdefault"
+    assert conf.pop("task_default_queue") == "by-setdefault"
+    assert conf.task_default_queue == "celery"
+    app.config_from_object({"task_default_queue": "by-object"})
+    assert conf.task_default_queue == "by-object"
+    conf.clear()
+    assert conf.task_default_queue == "celery" and conf.changes() == {}
+    with pytest.raises(AttributeError):
+        conf.no_such_setting  # noqa: B018
+
+
 def test_config_from_object_with_django_style_namespace(app):
     settings = types.SimpleNamespace(CELERY_BROKER_URL="memory://ns", CELERY_RESULT_BACKEND="memory://ns",
                                      CELERY_TASK_SERIALIZER="json", DEBUG=True, SECRET_KEY="x")

@@ -225,19 +225,52 @@ _UNSET = object()
 
 
 class Settings(dict[str, Any]):
-    """``app.conf``: a dict of settings that also reads and writes as attributes."""
+    """``app.conf``: a dict of settings that also reads and writes as attributes.
+
+    Reading a setting as an attribute goes through ``__getattr__`` only the first time: Python calls
+    it after a failed lookup, which costs about 1 us (a worker and a sender read several settings
+    per task). The value found is then kept in the instance's ``__dict__``, where the next lookup
+    finds it at once; every change to the settings empties that cache.
+    """
 
     def __getattr__(self, key: str) -> Any:
-        # one frame, not three (``self[key]`` then ``__missing__``): senders read several settings per task
         value = dict.get(self, key, _UNSET)
-        if value is not _UNSET:
-            return value
-        if key in DEFAULTS:
-            return DEFAULTS[key]
-        raise AttributeError(key)
+        if value is _UNSET:
+            if key not in DEFAULTS:
+                raise AttributeError(key)
+            value = DEFAULTS[key]
+        self.__dict__[key] = value
+        return value
+
+    def _changed(self) -> None:
+        self.__dict__.clear()
 
     def __setattr__(self, key: str, value: Any) -> None:
         self.update({key: value})
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changed()
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._changed()
+        dict.__delitem__(self, key)
+
+    def __ior__(self, other: Any) -> Settings:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        self._changed()
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._changed()
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        self._changed()
+        dict.clear(self)
 
     def __missing__(self, key: str) -> Any:
         if key in DEFAULTS:
@@ -253,6 +286,7 @@ class Settings(dict[str, Any]):
     def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         """Set settings by name; upper-case Celery 3 names are translated."""
         items = dict(other, **kwargs)
+        self._changed()
         for key, value in items.items():
             if not isinstance(key, str):
                 raise ImproperlyConfigured(f"setting names are text, got {key!r} ({type(key).__name__})")
