@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from .exceptions import ImproperlyConfigured
 
@@ -256,11 +256,11 @@ class Settings(dict[str, Any]):
         self._changed()
         dict.__delitem__(self, key)
 
-    def __ior__(self, other: Any) -> Settings:  # type: ignore[override,misc]
+    def __ior__(self, other: Any, /) -> Self:  # type: ignore[override,misc]  # dict types it as overloads, with __or__
         self.update(other)
         return self
 
-    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+    def pop(self, key: str, /, *default: Any) -> Any:  # type: ignore[override]  # as dict.pop, which typeshed overloads
         self._changed()
         return dict.pop(self, key, *default)
 
