@@ -230,47 +230,60 @@ class Settings(dict[str, Any]):
     Reading a setting as an attribute goes through ``__getattr__`` only the first time: Python calls
     it after a failed lookup, which costs about 1 us (a worker and a sender read several settings
     per task). The value found is then kept in the instance's ``__dict__``, where the next lookup
-    finds it at once; every change to the settings empties that cache.
+    finds it at once. Every change to the settings, once made, empties that cache and counts itself
+    in ``_version``: a read that raced a change in another thread keeps nothing it may have read
+    before the change.
     """
 
     def __getattr__(self, key: str) -> Any:
+        cache = self.__dict__
+        seen = cache.get("_version", 0)
         value = dict.get(self, key, _UNSET)
         if value is _UNSET:
             if key not in DEFAULTS:
                 raise AttributeError(key)
             value = DEFAULTS[key]
-        self.__dict__[key] = value
+        cache[key] = value
+        if cache.get("_version", 0) != seen:
+            cache.pop(key, None)
         return value
 
     def _changed(self) -> None:
-        self.__dict__.clear()
+        cache = self.__dict__
+        version = cache.get("_version", 0) + 1
+        cache.clear()
+        cache["_version"] = version
 
     def __setattr__(self, key: str, value: Any) -> None:
         self.update({key: value})
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._changed()
         dict.__setitem__(self, key, value)
+        self._changed()
 
     def __delitem__(self, key: str) -> None:
-        self._changed()
         dict.__delitem__(self, key)
+        self._changed()
 
     def __ior__(self, other: Any, /) -> Self:  # type: ignore[override,misc]  # dict types it as overloads, with __or__
         self.update(other)
         return self
 
     def pop(self, key: str, /, *default: Any) -> Any:  # type: ignore[override]  # as dict.pop, which typeshed overloads
-        self._changed()
-        return dict.pop(self, key, *default)
+        try:
+            return dict.pop(self, key, *default)
+        finally:
+            self._changed()
 
     def popitem(self) -> tuple[str, Any]:
-        self._changed()
-        return dict.popitem(self)
+        try:
+            return dict.popitem(self)
+        finally:
+            self._changed()
 
     def clear(self) -> None:
-        self._changed()
         dict.clear(self)
+        self._changed()
 
     def __missing__(self, key: str) -> Any:
         if key in DEFAULTS:
@@ -286,15 +299,17 @@ class Settings(dict[str, Any]):
     def update(self, other: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         """Set settings by name; upper-case Celery 3 names are translated."""
         items = dict(other, **kwargs)
-        self._changed()
-        for key, value in items.items():
-            if not isinstance(key, str):
-                raise ImproperlyConfigured(f"setting names are text, got {key!r} ({type(key).__name__})")
-            name = normalize_key(key)
-            if name is None:
-                check_unknown(key)
-                continue
-            dict.__setitem__(self, name, value)
+        try:
+            for key, value in items.items():
+                if not isinstance(key, str):
+                    raise ImproperlyConfigured(f"setting names are text, got {key!r} ({type(key).__name__})")
+                name = normalize_key(key)
+                if name is None:
+                    check_unknown(key)
+                    continue
+                dict.__setitem__(self, name, value)
+        finally:
+            self._changed()
 
     def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         if not dict.__contains__(self, key):
