@@ -93,3 +93,34 @@ def test_a_child_names_its_log_records_and_does_not_read_the_terminal(tmp_path):
     out = subprocess.run([sys.executable, str(script)], input="typed on the terminal", capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.split() == ["False", "0", "ForkPoolWorker-7|''", "MainProcess"]
+
+
+def test_a_shutdown_that_comes_while_a_child_forks_still_reaches_that_child(monkeypatch):
+    """The supervisor replaces a child (after a hard time limit, say) just as SIGTERM arrives: the
+    new child must be told to stop too, or the supervisor waits for it for ever."""
+    import types
+
+    from celeriac import Celery
+    from celeriac.worker import prefork
+    from celeriac.worker.options import WorkerOptions
+
+    pool = prefork.PreforkPool(types.SimpleNamespace(app=Celery("t", broker="memory://")), WorkerOptions(hostname="h"))
+    told: list[tuple[int, int]] = []
+
+    class Forking:
+        """Stands for a child being forked: the shutdown lands before the supervisor records it."""
+
+        def __init__(self, target, args, name):
+            self.pid, self.notices = 4242, object()
+
+        def start(self):
+            pool.stop()  # what the SIGTERM handler does, between the fork and the bookkeeping
+
+    monkeypatch.setattr(prefork, "ForkedProcess", Forking)
+    monkeypatch.setattr(prefork.os, "kill", lambda pid, signum: told.append((pid, signum)))
+    try:
+        pool._spawn()
+    finally:
+        os.close(pool._wake_r)
+        os.close(pool._wake_w)
+    assert told == [(4242, signal.SIGUSR1)]

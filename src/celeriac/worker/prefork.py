@@ -136,9 +136,12 @@ class PreforkPool:
         with self._lock:
             children = list(self.children.values())
         for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.process.pid, signal.SIGKILL if self.cold else signal.SIGUSR1)
+            self._tell_to_stop(child.process.pid)
         self._poke()
+
+    def _tell_to_stop(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL if self.cold else signal.SIGUSR1)
 
     def _poke(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
@@ -197,6 +200,8 @@ class PreforkPool:
         assert process.notices is not None  # started above
         with self._lock:
             self.children[process.pid] = Child(index, process, process.notices, consumer, board)
+        if self.stopping:  # a shutdown that came while this child was forking did not see it
+            self._tell_to_stop(process.pid)
 
     def _maintain_size(self) -> None:
         if self.stopping:
