@@ -86,16 +86,7 @@ class DirectScripts:
         None when the shortcut is not usable now (an outage, or the write failed): the caller goes
         the ordinary way. Until ``finish`` reads the reply nothing else may use the connection.
         """
-        if self.outage.down:
-            return None
-        conn = self._connection(client.connection_pool)
-        try:
-            _write(conn, script, keys, args)
-        except CONNECTION_ERRORS as exc:
-            logger.debug("script connection lost (%r)", exc)
-            self._drop(client.connection_pool, conn)
-            return None
-        return conn
+        return self.start_commands([("EVALSHA", script.sha, len(keys), *keys, *args)], client)
 
     def finish(self, conn: Any) -> Any | None:
         """The reply to ``start`` (a script error is raised); None when the connection was lost.
@@ -123,7 +114,7 @@ class DirectScripts:
         try:
             conn.send_packed_command(conn.pack_commands(commands))
         except CONNECTION_ERRORS as exc:
-            logger.debug("command connection lost (%r)", exc)
+            logger.debug("shortcut connection lost (%r)", exc)
             self._drop(client.connection_pool, conn)
             return None
         return conn
