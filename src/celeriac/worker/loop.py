@@ -9,6 +9,12 @@ message it holds (on brokers that can, ``Broker.fetch_ahead``) and collects it a
 the broker's work overlaps the task's instead of following it. The slot then holds, for the length
 of one task, the running message and one more batch. If that task runs long, the keeper collects
 the batch and gives it back, as it does with prefetched messages.
+
+A batch fetched ahead is sized by time, not only by count: it holds as many messages as the slot's
+recent tasks would run in ``AHEAD_BUDGET``, at least the prefetch limit and at most
+``AHEAD_GROWTH`` times it. Each claim costs the same round trip whatever its size, so for tasks of
+a fraction of a millisecond that round trip, not the task, is the cost; a few milliseconds of such
+tasks are not worth keeping from another worker.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ logger = logging.getLogger("celeriac.worker")
 RELEASE_AFTER = 0.5  # seconds a task may run before its slot's unstarted prefetch is given back
 FREE_CHECK_EVERY = 0.1
 QUICK_TASK = 0.05  # a slot fetches ahead only while its last task took less than this
+AHEAD_BUDGET = 0.004  # seconds of recent tasks' running time one batch fetched ahead may hold
+AHEAD_GROWTH = 4  # a batch fetched ahead holds at most this many times the prefetch limit
 
 
 @dataclass
@@ -202,6 +210,7 @@ class SlotLoop:
         self._outage = False
         self._last_full = False
         self._quick = True  # the last task took less than QUICK_TASK
+        self._task_seconds = QUICK_TASK  # a moving average of recent tasks' time in this slot
 
     def run(self, stop: StopFlag, max_tasks: int | None = None, memory_limit_kib: int | None = None) -> None:
         try:
@@ -214,7 +223,9 @@ class SlotLoop:
                     self._fetch_ahead()
                 started = time.monotonic()
                 self._process(delivery)
-                self._quick = time.monotonic() - started < QUICK_TASK
+                took = time.monotonic() - started
+                self._quick = took < QUICK_TASK
+                self._task_seconds += (took - self._task_seconds) * 0.25
                 self._collect_ahead()
                 if memory_limit_kib and _rss_kib() > memory_limit_kib:
                     logger.info("child %s above %s KiB after a task: recycling", self.slot.name, memory_limit_kib)
@@ -265,9 +276,14 @@ class SlotLoop:
             self.on_fetch(batch)
         return bool(batch)
 
+    def ahead_size(self) -> int:
+        """How many messages to claim ahead: what recent tasks would run in AHEAD_BUDGET, within bounds."""
+        fits = int(AHEAD_BUDGET / self._task_seconds) if self._task_seconds > 0 else self.prefetch * AHEAD_GROWTH
+        return max(self.prefetch, min(self.prefetch * AHEAD_GROWTH, fits))
+
     def _fetch_ahead(self) -> None:
         try:
-            pending = self.handler.app.broker.fetch_ahead(self.queues, self.prefetch, consumer=self.consumer)
+            pending = self.handler.app.broker.fetch_ahead(self.queues, self.ahead_size(), consumer=self.consumer)
         except Exception as exc:  # the ordinary fetch after this task reports an outage
             logger.debug("could not fetch ahead (%r)", exc)
             return
