@@ -6,7 +6,7 @@ import os
 
 import orjson
 
-from celeriac.worker.board import Board, fit_list, fit_notice
+from celeriac.worker.board import Board, fit_notice
 
 
 def test_the_supervisor_reads_what_a_forked_child_wrote():
@@ -14,7 +14,7 @@ def test_the_supervisor_reads_what_a_forked_child_wrote():
     pid = os.fork()
     if pid == 0:  # the child: write, then leave without running the parent's exit handlers
         board.write("current", fit_notice({"id": "t1", "name": "proj.add", "args": "(2, 3)"}))
-        board.write("reserved", orjson.dumps([["m1", "celery"], ["m2", "celery"]]))
+        board.write_reserved([["m1", "celery"], ["m2", "celery"]])
         board.write("totals", orjson.dumps({"proj.add": 7}))
         board.set_processed(7)
         os._exit(0)
@@ -46,6 +46,19 @@ def test_a_notice_with_huge_arguments_is_cut_to_fit_and_still_names_its_task():
 def test_a_reserved_list_too_big_for_its_region_shows_its_head():
     board = Board()
     held = [[f"message-{i}", "celery"] for i in range(5000)]
-    board.write("reserved", fit_list(held, "reserved"))
+    board.write_reserved(held)
     shown = board.reserved()
     assert 100 < len(shown) < 5000 and shown == held[: len(shown)]
+    board.set_held(4990)  # ten started since: the head shown moves on without a rewrite
+    assert board.reserved() == held[10 : len(shown)]
+
+
+def test_each_start_takes_the_first_reserved_message_off_without_rewriting_the_list():
+    board = Board()
+    held = [[f"m{i}", "celery"] for i in range(16)]
+    board.write_reserved(held)
+    for left in range(15, -1, -1):  # what a child does as it starts each one
+        board.set_held(left)
+        assert board.reserved() == held[16 - left :]
+    board.write_reserved([["n0", "celery"]])  # the next fetch
+    assert board.reserved() == [["n0", "celery"]]

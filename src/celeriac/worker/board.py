@@ -24,10 +24,12 @@ import orjson
 _HEADER = struct.Struct("<QI")  # sequence number, payload length
 _COUNT = struct.Struct("<Q")
 
-# region name -> (offset, capacity in bytes); the first 8 bytes hold the processed count
-# (untouched pages of an anonymous mapping take no memory, so the sizes are generous)
-_REGIONS = {"current": (8, 16 * 1024), "reserved": (8 + 16 * 1024, 32 * 1024), "totals": (8 + 48 * 1024, 64 * 1024)}
-SIZE = 8 + 112 * 1024
+# region name -> (offset, capacity in bytes); the first 24 bytes hold three counts: tasks processed,
+# messages held when the "reserved" list was written, and messages held now (untouched pages of an
+# anonymous mapping take no memory, so the sizes are generous)
+_LISTED_AT, _HELD_AT = 8, 16
+_REGIONS = {"current": (24, 16 * 1024), "reserved": (24 + 16 * 1024, 32 * 1024), "totals": (24 + 48 * 1024, 64 * 1024)}
+SIZE = 24 + 112 * 1024
 
 
 class Board:
@@ -51,6 +53,16 @@ class Board:
 
     def set_processed(self, count: int) -> None:
         _COUNT.pack_into(self._mem, 0, count)
+
+    def write_reserved(self, items: list[Any]) -> None:
+        """The messages held but not started, in the order they will run (after a fetch, or a release)."""
+        self.write("reserved", fit_list(items, "reserved"))
+        _COUNT.pack_into(self._mem, _LISTED_AT, len(items))
+        self.set_held(len(items))
+
+    def set_held(self, count: int) -> None:
+        """How many messages are still held: a start takes the first off the list without rewriting it."""
+        _COUNT.pack_into(self._mem, _HELD_AT, count)
 
     # -- reading (in the supervisor) -------------------------------------------------------------
     def read(self, region: str) -> bytes | None:
@@ -78,8 +90,12 @@ class Board:
         return notice
 
     def reserved(self) -> list[list[str]]:
+        held = int(_COUNT.unpack_from(self._mem, _HELD_AT)[0])
+        if not held:
+            return []
+        started = max(0, int(_COUNT.unpack_from(self._mem, _LISTED_AT)[0]) - held)
         reserved: list[list[str]] = self.read_json("reserved", [])
-        return reserved
+        return reserved[started:]
 
     def totals(self) -> Counter[str]:
         return Counter(self.read_json("totals", {}))

@@ -27,12 +27,12 @@ import orjson
 from ..brokers.base import Delivery
 from ..exceptions import TimeLimitExceeded
 from ..message import Message
-from .board import Board, fit_list, fit_notice
+from .board import Board, fit_notice
 from .forked import ForkedProcess, NoticeReader, NoticeWriter
 from .handler import Job, TaskHandler
 from .limits import main_thread_timer
 from .logs import flush_logs
-from .loop import Holdings, LoopRunner, SlotLoop, limits_for
+from .loop import Holdings, LoopRunner, Slot, SlotLoop, limits_for
 from .revoked import RevokedIds
 from .settler import Settler
 
@@ -335,6 +335,7 @@ class ChildWorker:
         self.index = index
         self.board = board
         self.holdings: Holdings | None = None
+        self.slot: Slot | None = None
         self._processed = 0
         self._totals: Counter[str] = Counter()
         self._totals_written = 0.0
@@ -350,7 +351,8 @@ class ChildWorker:
         handler.settler = Settler(self.app, wake_on_add=False)  # the loop kicks it before each task
         holdings = self.holdings = Holdings(self.app.broker, self.app.broker.default_lease, on_free=self._write_reserved)
         holdings.start()
-        loop = SlotLoop(handler, holdings, holdings.slot(f"ForkPoolWorker-{self.index}"), queues=options.queues,
+        slot = self.slot = holdings.slot(f"ForkPoolWorker-{self.index}")
+        loop = SlotLoop(handler, holdings, slot, queues=options.queues,
                         consumer=self.consumer, prefetch=options.prefetch_multiplier,
                         runner=LoopRunner(main_thread_timer.limit, hard_in_process=False),
                         on_start=self._started, on_done=self._done, on_fetch=self._write_reserved, on_idle=self._write_totals)
@@ -374,7 +376,7 @@ class ChildWorker:
             "delivery_info": job.request.delivery_info,
         })
         self.board.write("current", notice)
-        self._write_reserved()
+        self.board.set_held(len(self.slot.buffer) if self.slot is not None else 0)
         if hard:
             self.conn.send_bytes(notice)  # the supervisor must wake at the deadline
 
@@ -391,7 +393,7 @@ class ChildWorker:
         self.board.write("totals", orjson.dumps(self._totals))
 
     def _write_reserved(self, _changed: Sequence[Delivery] = ()) -> None:
-        """What this child holds but has not started (``inspect reserved``): after a fetch, a start, or
-        the keeper giving prefetched messages back."""
+        """What this child holds but has not started (``inspect reserved``), after a fetch or the keeper
+        giving prefetched messages back; a start only lowers the count of the list's entries still held."""
         held = self.holdings.reserved() if self.holdings is not None else []
-        self.board.write("reserved", fit_list([[d.message_id, d.queue] for d in held], "reserved"))
+        self.board.write_reserved([[d.message_id, d.queue] for d in held])
