@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import tracemalloc
 import uuid
@@ -37,6 +38,22 @@ def test_rich_argument_types_round_trip():
     back = message.decode(message.encode(msg), JSON)
     assert tuple(back.args) == args
     assert back.eta == msg.eta
+
+
+def test_every_field_survives_a_round_trip_in_its_own_place():
+    when = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    msg = Message(
+        id="id-1", task="proj.every", args=[1, "a"], kwargs={"k": 2}, queue="q-9", priority=7, eta=when,
+        expires=when + dt.timedelta(days=1), retries=3, root_id="root-1", parent_id="parent-1", group="group-1",
+        group_index=4, time_limit=30.0, soft_time_limit=20.0, callbacks=[{"task": "cb"}], errbacks=[{"task": "eb"}],
+        chain=[{"task": "next"}], chord={"task": "join"}, ignore_result=True, shadow="shadow-name",
+        origin="gen1@host", argsrepr="(1, 'a')", kwargsrepr="{'k': 2}", extra_headers={"tenant": "t-5"},
+    )
+    back = message.decode(message.encode(msg), JSON)
+    assert back == msg
+    assert back.extra_headers == {"tenant": "t-5"} and back.queue == "q-9" and back.shadow == "shadow-name"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        back.task = "other"  # type: ignore[misc]
 
 
 def test_rich_values_deep_inside_plain_containers_are_tagged_and_plain_ones_are_not():
