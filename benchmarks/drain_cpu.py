@@ -7,9 +7,10 @@
 
 Queues N no-op tasks on Redis (db 12), starts ``celeriac worker -P prefork -c 2`` (plus any flags
 after ``--``), waits until it is ready, and reads the CPU time (user + system) of the worker's
-processes and of the Redis server before the first result and after the last one. Throughput
-alone moves with whatever else the machine runs; CPU per task moves much less, so it is the figure
-to compare when changing the worker. Redis's CPU includes anything else it served meanwhile, and
+processes and of the Redis server from when the worker is ready until the last result is stored
+(throughput is timed by the results' own ``date_done``, see ``compare_redis.wait_stored``).
+Throughput alone moves with whatever else the machine runs; CPU per task moves much less, so it is
+the figure to compare when changing the worker. Redis's CPU includes anything else it served meanwhile, and
 its network system calls; "scripts" is the time Redis spent running Lua scripts (``EVALSHA`` in
 ``INFO commandstats``, reset when the drain starts), where celeriac's own Redis work happens.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import psutil
 import redis
-from compare_redis import REDIS, Side, Stamper, enqueue
+from compare_redis import REDIS, Side, enqueue, stored_stamps, wait_stored
 from harness import Worker, machine_note, median
 from latency_ab import TreeSide
 
@@ -60,7 +61,6 @@ def one_drain(side: Side, tasks: int, flags: list[str]) -> tuple[float, float, f
     _, ids = enqueue(side.app().noop, tasks)
     server = redis_server()
     stats = redis.Redis.from_url(REDIS)
-    stamper = Stamper()
     with tempfile.TemporaryDirectory(prefix="celeriac-drain-cpu-") as tmp:
         worker = Worker("celeriac", ["-P", "prefork", "-c", "2", *flags], side.env, Path(tmp) / "worker.log")
         try:
@@ -69,10 +69,10 @@ def one_drain(side: Side, tasks: int, flags: list[str]) -> tuple[float, float, f
             procs = [root, *root.children(recursive=True)]
             stats.config_resetstat()
             before = cpu_seconds(procs), cpu_seconds([server]), 0.0
-            stamps = stamper.wait(set(ids), timeout=60 + tasks / 50)
+            wait_stored(side.backend_db, ids, timeout=60 + tasks / 50)
             after = cpu_seconds(procs), cpu_seconds([server]), script_seconds(stats)
+            stamps = stored_stamps(side.backend_db, ids)
         finally:
-            stamper.close()
             worker.stop()
             side.flush()
     rate = (len(ids) - 1) / (max(stamps) - min(stamps))
