@@ -179,3 +179,14 @@ def test_the_worker_setup_writes_task_lines_without_making_records(monkeypatch):
     logger.addHandler(second)
     with pytest.raises(AssertionError, match="a record was made"):
         QuickLines(logger, __file__).info("Task %s[%s] received", "proj.add", "id-2")
+
+
+def test_stamps_match_logging_own_time_format_within_and_across_milliseconds_and_seconds():
+    ours, theirs = WorkerFormatter("%(asctime)s %(message)s"), logging.Formatter("%(asctime)s %(message)s")
+    base = 1_790_000_000.0
+    moments = [base + 0.9994, base + 0.9996, base + 0.9999, base + 1.0, base + 1.0004, base + 1.0009, base + 1.001,
+               base + 1.001, base + 59.9995, base + 60.0002]
+    for created in moments:
+        record = logging.makeLogRecord({"msg": "x", "created": created, "msecs": int((created - int(created)) * 1000)})
+        assert ours.stamp(created) == theirs.formatTime(record), created
+        assert ours.formatTime(record) == theirs.formatTime(record), created
