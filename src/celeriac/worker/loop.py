@@ -276,14 +276,14 @@ class SlotLoop:
             self.on_fetch(batch)
         return bool(batch)
 
-    def ahead_size(self) -> int:
+    def _ahead_size(self) -> int:
         """How many messages to claim ahead: what recent tasks would run in AHEAD_BUDGET, within bounds."""
         fits = int(AHEAD_BUDGET / self._task_seconds) if self._task_seconds > 0 else self.prefetch * AHEAD_GROWTH
         return max(self.prefetch, min(self.prefetch * AHEAD_GROWTH, fits))
 
     def _fetch_ahead(self) -> None:
         try:
-            pending = self.handler.app.broker.fetch_ahead(self.queues, self.ahead_size(), consumer=self.consumer)
+            pending = self.handler.app.broker.fetch_ahead(self.queues, self._ahead_size(), consumer=self.consumer)
         except Exception as exc:  # the ordinary fetch after this task reports an outage
             logger.debug("could not fetch ahead (%r)", exc)
             return
