@@ -110,7 +110,7 @@ def test_a_shutdown_that_comes_while_a_child_forks_still_reaches_that_child(monk
     class Forking:
         """Stands for a child being forked: the shutdown lands before the supervisor records it."""
 
-        def __init__(self, target, args, name):
+        def __init__(self, target, args, name, blocked=()):
             self.pid, self.notices = 4242, object()
 
         def start(self):
@@ -124,3 +124,32 @@ def test_a_shutdown_that_comes_while_a_child_forks_still_reaches_that_child(monk
         os.close(pool._wake_r)
         os.close(pool._wake_w)
     assert told == [(4242, signal.SIGUSR1)]
+
+
+def _take_stop_late(conn, go_fd):
+    """A child that installs its stop handler only when the parent says so (as a busy fork might)."""
+    os.read(go_fd, 1)  # the parent has already signalled by now
+    stopped = []
+    signal.signal(signal.SIGUSR1, lambda *_: stopped.append(True))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+    raise SystemExit(0 if stopped else 3)
+
+
+@pytest.mark.parametrize("blocked", [(signal.SIGUSR1,), ()])
+def test_a_stop_signal_sent_before_the_child_handles_it_waits_for_its_handler(blocked):
+    go_r, go_w = os.pipe()
+    child = ForkedProcess(_take_stop_late, (go_r,), name="late-handler", blocked=blocked)
+    try:
+        child.start()
+        os.kill(child.pid, signal.SIGUSR1)  # before the child has a handler
+        os.write(go_w, b"x")
+        child.join(10)
+    finally:
+        os.close(go_r)
+        os.close(go_w)
+    if blocked:
+        assert child.exitcode == 0  # the signal waited and reached the handler
+    else:
+        assert child.exitcode == -signal.SIGUSR1  # the default action: the child dies of it
+    # the parent's own mask is as it was
+    assert signal.SIGUSR1 not in signal.pthread_sigmask(signal.SIG_BLOCK, set())

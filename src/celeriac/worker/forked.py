@@ -14,10 +14,11 @@ import contextlib
 import logging
 import os
 import select
+import signal
 import struct
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 _FRAME = struct.Struct("!I")
@@ -93,11 +94,18 @@ class NoticeWriter:
 
 
 class ForkedProcess:
-    """One child: ``start`` forks and runs ``target(writer, *args)`` there, then exits."""
+    """One child: ``start`` forks and runs ``target(writer, *args)`` there, then exits.
 
-    def __init__(self, target: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+    ``blocked`` signals stay blocked in the child until its target unblocks them, once its own
+    handlers are in place: one sent between the fork and then waits instead of taking the default
+    action (for SIGUSR1, ending the child as if it had crashed).
+    """
+
+    def __init__(self, target: Callable[..., Any], args: tuple[Any, ...], name: str,
+                 blocked: Iterable[int] = ()) -> None:
         self.target = target
         self.args = args
+        self.blocked = set(blocked)
         self.name = name
         self.pid = 0
         self.sentinel = -1  # readable once the child has ended
@@ -109,12 +117,18 @@ class ForkedProcess:
         notice_r, notice_w = os.pipe()
         use_pidfd = hasattr(os, "pidfd_open")
         sentinel_r, sentinel_w = (-1, -1) if use_pidfd else os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.blocked) if self.blocked else None
+        try:
+            pid = os.fork()
+        except BaseException:
+            self._restore(mask)
+            raise
+        if pid == 0:  # the child (the blocked signals stay blocked): never returns
             os.close(notice_r)
             if sentinel_r >= 0:
                 os.close(sentinel_r)
             self._run_child(NoticeWriter(notice_w))
+        self._restore(mask)
         os.close(notice_w)
         self.pid = pid
         self.notices = NoticeReader(notice_r)
@@ -123,6 +137,11 @@ class ForkedProcess:
         else:
             os.close(sentinel_w)
             self.sentinel = sentinel_r
+
+    @staticmethod
+    def _restore(mask: set[int | signal.Signals] | None) -> None:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _run_child(self, writer: NoticeWriter) -> None:
         code = 1

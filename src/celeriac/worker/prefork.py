@@ -195,7 +195,8 @@ class PreforkPool:
         self._next_index += 1
         board = Board()
         consumer = f"{self.options.hostname}/{os.getpid()}-{index}-{time.monotonic_ns() % 10**6}"
-        process = ForkedProcess(_child_main, (self.controller, index, consumer, board), name=f"ForkPoolWorker-{index}")
+        process = ForkedProcess(_child_main, (self.controller, index, consumer, board), name=f"ForkPoolWorker-{index}",
+                                blocked=(signal.SIGUSR1,))  # a stop sent before the child can take it waits for it
         process.start()
         assert process.notices is not None  # started above
         with self._lock:
@@ -314,6 +315,7 @@ def _child_main(conn: NoticeWriter, controller: Any, index: int, consumer: str, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGUSR1, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # blocked since the fork (PreforkPool._spawn)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     child = ChildWorker(controller, index, conn, consumer, board)
     try:
